@@ -1,0 +1,158 @@
+"""From span logits to spans: thresholding, windows over long docs, and the
+score-greedy resolution of overlaps for `doc.ents`."""
+from dataclasses import dataclass
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy
+from thinc.api import Model
+from thinc.types import Floats2d
+
+from .models.types import SpanScores
+
+
+@dataclass
+class Candidates:
+    """Predicted spans of a batch, as parallel numpy arrays (end exclusive)."""
+
+    doc: numpy.ndarray
+    start: numpy.ndarray
+    end: numpy.ndarray
+    label: numpy.ndarray
+    score: numpy.ndarray
+
+    @classmethod
+    def empty(cls) -> "Candidates":
+        ints = numpy.zeros((0,), dtype="int64")
+        return cls(ints, ints, ints, ints, numpy.zeros((0,), dtype="float32"))
+
+    @classmethod
+    def concat(cls, parts: Sequence["Candidates"]) -> "Candidates":
+        if not parts:
+            return cls.empty()
+        return cls(
+            *(numpy.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS)
+        )
+
+    def select(self, keep: numpy.ndarray) -> "Candidates":
+        return Candidates(*(getattr(self, f)[keep] for f in _FIELDS))
+
+    def for_doc(self, i: int) -> "Candidates":
+        return self.select(self.doc == i)
+
+    def __len__(self) -> int:
+        return int(self.doc.shape[0])
+
+
+_FIELDS = ("doc", "start", "end", "label", "score")
+
+
+def probability_to_logit(threshold: float) -> float:
+    """The logit above which sigmoid(logit) > threshold."""
+    return float(numpy.log(threshold) - numpy.log1p(-threshold))
+
+
+def decode(ops, span_scores: SpanScores, threshold: float) -> Candidates:
+    """Every scored span whose probability (sigmoid of its logit) exceeds the
+    threshold, with doc index, token offsets, label index and probability.
+    Only the hits leave the device."""
+    scores = span_scores.scores
+    hits = ops.xp.logical_and(
+        scores > probability_to_logit(threshold), span_scores.mask
+    )
+    block, label, row, col = (ops.to_numpy(a).astype("int64") for a in ops.xp.nonzero(hits))
+    logits = ops.to_numpy(scores[hits]).astype("float32")
+    doc, start, end = span_scores.layout.locate(block, row, col)
+    prob = 1.0 / (1.0 + numpy.exp(-logits))
+    return Candidates(doc, start, end, label, prob.astype("float32"))
+
+
+@dataclass
+class Window:
+    """A piece of a doc's token vectors scored on its own.
+
+    Because RoPE makes scores depend only on j - i, a span gets the same score
+    in a window as in the whole doc, as long as the window holds the span."""
+
+    doc: int
+    offset: int  # first token of the window in the doc
+    keep_starts: int  # spans starting at local positions < keep_starts are kept
+    vectors: Floats2d
+
+
+def iter_windows(
+    tokvecs: Sequence[Floats2d], max_length: int, window: int
+) -> Iterator[Window]:
+    """Cut docs longer than `window + max_length - 1` tokens into windows of
+    `window` span starts, each with `max_length - 1` tokens of right context,
+    so that every span of up to `max_length` tokens is scored exactly once."""
+    context = max(max_length - 1, 0)
+    for i, vecs in enumerate(tokvecs):
+        n = vecs.shape[0]
+        if n <= window + context:
+            yield Window(i, 0, n, vecs)
+            continue
+        for offset in range(0, n, window):
+            stop = min(n, offset + window + context)
+            yield Window(i, offset, window, vecs[offset:stop])
+
+
+def batch_windows(windows: Iterable[Window], max_tokens: int) -> Iterator[List[Window]]:
+    """Group windows into batches of at most `max_tokens` tokens (a single
+    window larger than that forms its own batch)."""
+    batch: List[Window] = []
+    size = 0
+    for win in windows:
+        n = win.vectors.shape[0]
+        if batch and size + n > max_tokens:
+            yield batch
+            batch, size = [], 0
+        batch.append(win)
+        size += n
+    if batch:
+        yield batch
+
+
+def predict_windowed(
+    head: Model,
+    tokvecs: Sequence[Floats2d],
+    threshold: float,
+    max_length: int,
+    window: int,
+    max_tokens: int,
+) -> Candidates:
+    """Score the token vectors of a batch with the head, window by window, so
+    the memory of a call is bounded by `max_tokens` whatever the doc lengths."""
+    parts = []
+    for batch in batch_windows(iter_windows(tokvecs, max_length, window), max_tokens):
+        found = decode(head.ops, head.predict([w.vectors for w in batch]), threshold)
+        docs = numpy.asarray([w.doc for w in batch], dtype="int64")
+        offsets = numpy.asarray([w.offset for w in batch], dtype="int64")
+        keep = numpy.asarray([w.keep_starts for w in batch], dtype="int64")
+        found = found.select(found.start < keep[found.doc])
+        shift = offsets[found.doc]
+        parts.append(
+            Candidates(docs[found.doc], found.start + shift, found.end + shift, found.label, found.score)
+        )
+    return Candidates.concat(parts)
+
+
+def greedy_non_overlapping(
+    starts: numpy.ndarray,
+    ends: numpy.ndarray,
+    scores: numpy.ndarray,
+    length: int,
+    occupied: Optional[numpy.ndarray] = None,
+) -> numpy.ndarray:
+    """Indices of a set of non-overlapping spans, picked by descending score
+    (ties: earlier start, then shorter span). Spans overlapping a token marked
+    in `occupied` (e.g. entities already on the doc) are never picked.
+    RETURNS (numpy.ndarray): the kept indices, in pick order."""
+    taken = numpy.zeros(length, dtype=bool) if occupied is None else occupied.copy()
+    order = numpy.lexsort((ends - starts, starts, -scores))
+    kept = []
+    for i in order:
+        s, e = int(starts[i]), int(ends[i])
+        if not taken[s:e].any():
+            taken[s:e] = True
+            kept.append(i)
+    return numpy.asarray(kept, dtype="int64")

@@ -1,0 +1,514 @@
+"""The trainable `globalpointer_ner` pipe."""
+import warnings
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy
+from spacy.errors import Errors as SpacyErrors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import registry
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, set_dropout_rate
+
+from .decoding import Candidates, greedy_non_overlapping, predict_windowed
+from .errors import Errors, Warnings
+from .loss import multilabel_categorical_crossentropy
+from .models.types import GPModelT, SpanScores
+from .scorer import globalpointer_score  # noqa: F401 (registers the scorer)
+
+default_model_config = """
+[model]
+@architectures = "spacy-globalpointer.GlobalPointer.v1"
+head_size = 64
+use_rope = true
+max_length = null
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 96
+rows = [5000, 1000, 2500, 2500]
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = ${model.tok2vec.embed.width}
+window_size = 1
+maxout_pieces = 3
+depth = 4
+"""
+DEFAULT_GP_MODEL = Config().from_str(default_model_config)["model"]
+DEFAULT_SPANS_KEY = "sc"
+
+# With `max_length = null` the pipe scores spans up to twice the longest gold
+# span seen at initialize (at least MIN_LEARNED_MAX_LENGTH tokens), or up to
+# FALLBACK_MAX_LENGTH when it was initialized from labels alone.
+MIN_LEARNED_MAX_LENGTH = 16
+FALLBACK_MAX_LENGTH = 64
+# Prediction scores docs in windows of PREDICT_WINDOW span starts, and at most
+# PREDICT_BATCH_TOKENS tokens per call of the head, so memory stays bounded.
+PREDICT_WINDOW = 1024
+PREDICT_BATCH_TOKENS = 16384
+
+
+@Language.factory(
+    "globalpointer_ner",
+    assigns=["doc.spans", "doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={
+        "model": DEFAULT_GP_MODEL,
+        "spans_key": DEFAULT_SPANS_KEY,
+        "annotate_ents": False,
+        "overwrite_ents": False,
+        "threshold": 0.5,
+        "max_length": None,
+        "scorer": {"@scorers": "spacy-globalpointer.globalpointer_scorer.v1"},
+    },
+    default_score_weights={
+        f"spans_{DEFAULT_SPANS_KEY}_f": 1.0,
+        f"spans_{DEFAULT_SPANS_KEY}_p": 0.0,
+        f"spans_{DEFAULT_SPANS_KEY}_r": 0.0,
+        f"spans_{DEFAULT_SPANS_KEY}_per_type": None,
+    },
+)
+def make_globalpointer_ner(
+    nlp: Language,
+    name: str,
+    model: GPModelT,
+    spans_key: str,
+    annotate_ents: bool,
+    overwrite_ents: bool,
+    threshold: float,
+    max_length: Optional[int],
+    scorer: Optional[Callable],
+) -> "GlobalPointerNER":
+    """Create a GlobalPointer named-entity recognizer.
+
+    model (Model[List[Doc], SpanScores]): a registered GlobalPointer model,
+        e.g. spacy-globalpointer.GlobalPointer.v1.
+    spans_key (str): gold is read from and predictions written to
+        `doc.spans[spans_key]`.
+    annotate_ents (bool): learn from `doc.ents` and also write the predictions,
+        resolved to non-overlapping spans by score, to `doc.ents`.
+    overwrite_ents (bool): with `annotate_ents`, whether predictions replace
+        entities already on the doc that they overlap. By default existing
+        entities are kept and predictions fill the gaps, as spaCy's `ner` does.
+    threshold (float): a span is predicted when its probability (sigmoid of its
+        logit) exceeds this; 0.5 is the paper's "score > 0" rule.
+    max_length (Optional[int]): longest span in tokens to score; null scores
+        spans up to twice the longest gold span seen at initialize.
+    scorer (Optional[Callable]): the scoring method.
+    """
+    return GlobalPointerNER(
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        annotate_ents=annotate_ents,
+        overwrite_ents=overwrite_ents,
+        threshold=threshold,
+        max_length=max_length,
+        scorer=scorer,
+    )
+
+
+class GlobalPointerNER(TrainablePipe):
+    """Recognize nested or flat entities by scoring every span with GlobalPointer.
+
+    Every span whose probability exceeds `threshold` is written to
+    `doc.spans[spans_key]` with its probability in `.attrs["scores"]`; with
+    `annotate_ents`, the spans are also resolved to non-overlapping entities
+    (highest score first) in `doc.ents`. No other span group is touched.
+
+    DOCS: https://github.com/spacy-globalpointer/spacy-globalpointer#api
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: GPModelT,
+        name: str = "globalpointer_ner",
+        *,
+        spans_key: str = DEFAULT_SPANS_KEY,
+        annotate_ents: bool = False,
+        overwrite_ents: bool = False,
+        threshold: float = 0.5,
+        max_length: Optional[int] = None,
+        scorer: Optional[Callable] = globalpointer_score,
+    ) -> None:
+        """Initialize the pipe. See `make_globalpointer_ner` for the settings."""
+        if not isinstance(spans_key, str) or not spans_key:
+            raise ValueError(Errors.GP003.format(name=name, value=spans_key))
+        if isinstance(threshold, bool) or not (0.0 < float(threshold) < 1.0):
+            raise ValueError(Errors.GP001.format(name=name, value=threshold))
+        if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
+            raise ValueError(Errors.GP002.format(name=name, value=max_length))
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "labels": [],
+            "spans_key": spans_key,
+            "annotate_ents": annotate_ents,
+            "overwrite_ents": overwrite_ents,
+            "threshold": float(threshold),
+            "max_length": max_length,
+            "learned_max_length": None,
+        }
+        # The architecture's own max_length, used when the pipe's is null.
+        self._model_max_length = self._head.attrs.get("max_length")
+        self._sync_max_length()
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def key(self) -> str:
+        """The key of `doc.spans` that holds gold and predicted spans."""
+        return str(self.cfg["spans_key"])
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The entity types, in the order of the model's outputs."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        """The labels, as `spacy init labels` saves them."""
+        return list(self.labels)
+
+    @property
+    def max_length(self) -> int:
+        """The longest span, in tokens, that the pipe scores."""
+        for value in (
+            self.cfg["max_length"],
+            self._model_max_length,
+            self.cfg["learned_max_length"],
+        ):
+            if value is not None:
+                return int(value)
+        return FALLBACK_MAX_LENGTH
+
+    @property
+    def _head(self) -> Model:
+        return self.model.get_ref("pointer")
+
+    @property
+    def _label_map(self) -> Dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+    # ------------------------------------------------------------------ labels
+
+    def add_label(self, label: str) -> int:
+        """Add an entity type. RETURNS (int): 0 if it was there already, else 1."""
+        if not isinstance(label, str):
+            raise ValueError(SpacyErrors.E187)
+        if label in self.labels:
+            return 0
+        self._allow_extra_label()
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    def _allow_extra_label(self) -> None:
+        """Raise E922 if the model's output size is already fixed."""
+        if self._head.has_dim("nO") and self._head.get_dim("nO") == len(self.labels):
+            raise ValueError(SpacyErrors.E922.format(name=self.name, nO=len(self.labels)))
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict(self, docs: Iterable[Doc]) -> Candidates:
+        """Find the spans scoring above threshold. Has no side effects.
+
+        docs (Iterable[Doc]): the docs to predict for.
+        RETURNS (Candidates): doc index, start, end, label index and probability
+            of every predicted span.
+        """
+        docs = list(docs)
+        self._require_initialized()
+        if not any(len(doc) for doc in docs):
+            return Candidates.empty()
+        tokvecs = self.model.get_ref("tok2vec").predict(docs)
+        return predict_windowed(
+            self._head,
+            tokvecs,
+            self.cfg["threshold"],
+            self.max_length,
+            window=PREDICT_WINDOW,
+            max_tokens=PREDICT_BATCH_TOKENS,
+        )
+
+    def set_annotations(self, docs: Iterable[Doc], candidates: Candidates) -> None:
+        """Write the predicted spans to `doc.spans[spans_key]` (and `doc.ents`).
+
+        docs (Iterable[Doc]): the docs, in the order given to `predict`.
+        candidates (Candidates): the output of `predict`.
+        """
+        labels = [self.vocab.strings.add(label) for label in self.labels]
+        for i, doc in enumerate(docs):
+            found = candidates.for_doc(i)
+            found = found.select(numpy.lexsort((found.label, found.end, found.start)))
+            spans = [
+                Span(doc, int(s), int(e), label=labels[int(lab)])
+                for s, e, lab in zip(found.start, found.end, found.label)
+            ]
+            group = SpanGroup(doc, name=self.key, spans=spans)
+            group.attrs["scores"] = found.score
+            doc.spans[self.key] = group
+            if self.cfg["annotate_ents"]:
+                self._set_ents(doc, spans, found)
+
+    def _set_ents(self, doc: Doc, spans: List[Span], found: Candidates) -> None:
+        """Resolve the predicted spans to non-overlapping entities by score,
+        keeping or replacing the entities already on the doc."""
+        existing = list(doc.ents)
+        occupied = numpy.zeros(len(doc), dtype=bool)
+        for ent in existing:
+            occupied[ent.start : ent.end] = True
+        overwrite = self.cfg["overwrite_ents"]
+        keep = greedy_non_overlapping(
+            found.start, found.end, found.score, len(doc),
+            occupied=None if overwrite else occupied,
+        )
+        new_ents = [spans[i] for i in keep]
+        if overwrite:
+            taken = numpy.zeros(len(doc), dtype=bool)
+            for span in new_ents:
+                taken[span.start : span.end] = True
+            existing = [e for e in existing if not taken[e.start : e.end].any()]
+        doc.ents = sorted(existing + new_ents, key=lambda span: span.start)
+
+    # ------------------------------------------------------------------ training
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Any] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples.
+
+        examples (Iterable[Example]): gold in `reference.spans[spans_key]`, or in
+            `reference.ents` with `annotate_ents`.
+        drop (float): the dropout rate.
+        sgd (Optional[thinc.api.Optimizer]): the optimizer.
+        losses (Optional[Dict[str, float]]): accumulated losses, updated in place.
+        RETURNS (Dict[str, float]): the losses.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "GlobalPointerNER.update")
+        self._require_initialized()
+        docs = [eg.predicted for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return losses
+        self._sync_max_length()
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update(docs)
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(
+        self, examples: Iterable[Example], span_scores: SpanScores
+    ) -> Tuple[float, SpanScores]:
+        """The multi-label categorical cross-entropy, averaged over docs, and
+        its gradient.
+
+        examples (Iterable[Example]): the batch.
+        span_scores (SpanScores): the model's output for the batch.
+        RETURNS (Tuple[float, SpanScores]): the loss and the gradient.
+        """
+        examples = list(examples)
+        layout = span_scores.layout
+        scores = span_scores.scores
+        n_blocks, n_labels, C, K = scores.shape
+        xp = self.model.ops.xp
+        gold = self._gold_spans(examples)
+        block, row, col, ok = layout.position(gold[0], gold[1], gold[2])
+        targets = xp.zeros(scores.shape, dtype="bool")
+        if ok.any():
+            index = tuple(
+                self.model.ops.asarray(a[ok]) for a in (block, gold[3], row, col)
+            )
+            targets[index] = True
+        loss, grad = multilabel_categorical_crossentropy(
+            scores.reshape(n_blocks, n_labels, C * K),
+            targets.reshape(n_blocks, n_labels, C * K),
+            span_scores.mask.reshape(n_blocks, 1, C * K),
+            layout.blocks_per_doc,
+        )
+        n_docs = max(len(examples), 1)
+        d_scores = (grad / n_docs).reshape(scores.shape)
+        return float(loss.sum()) / n_docs, SpanScores(d_scores, span_scores.mask, layout)
+
+    def _gold_spans(self, examples: List[Example]) -> Tuple[numpy.ndarray, ...]:
+        """(doc, start, end, label) arrays of the gold spans aligned to the
+        predicted tokenization. Spans of unknown labels are skipped."""
+        label_map = self._label_map
+        rows: List[Tuple[int, int, int, int]] = []
+        for i, eg in enumerate(examples):
+            for span in self._aligned_gold(eg)[0]:
+                label = label_map.get(span.label_)
+                if label is not None:
+                    rows.append((i, span.start, span.end, label))
+        if not rows:
+            return tuple(numpy.zeros((0,), dtype="int64") for _ in range(4))
+        return tuple(numpy.asarray(col, dtype="int64") for col in zip(*rows))
+
+    def _aligned_gold(self, eg: Example) -> Tuple[List[Span], List[Span]]:
+        """The gold spans of an example mapped onto its predicted doc, and the
+        gold spans that could not be mapped."""
+        if self.cfg["annotate_ents"]:
+            gold = list(eg.reference.ents)
+        else:
+            gold = list(eg.reference.spans.get(self.key, []))
+        if not gold:
+            return [], []
+        aligned = list(eg.get_aligned_spans_y2x(gold, allow_overlap=True))
+        if len(aligned) == len(gold):
+            return aligned, []
+        found = {(s.start_char, s.end_char, s.label) for s in aligned}
+        missing = [s for s in gold if (s.start_char, s.end_char, s.label) not in found]
+        return aligned, missing
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[List[str]] = None,
+    ) -> None:
+        """Initialize the pipe for training: labels, the span-length cap and the
+        model's weights.
+
+        get_examples (Callable[[], Iterable[Example]]): returns the training
+            examples (gold as for `update`).
+        nlp (Language): the current nlp object the component is part of.
+        labels (Optional[List[str]]): the labels to add, e.g. from
+            `[initialize.components]` or `spacy init labels`; read from the
+            data if not given.
+        """
+        validate_get_examples(get_examples, "GlobalPointerNER.initialize")
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+        longest = self._scan_gold(get_examples(), add_labels=labels is None)
+        self._require_labels()
+        if longest:
+            self.cfg["learned_max_length"] = max(MIN_LEARNED_MAX_LENGTH, 2 * longest)
+        self._sync_max_length()
+        self._warn_too_long(get_examples())
+        head = self._head
+        if head.has_dim("nO") is None:
+            head.set_dim("nO", len(self.labels))
+        sample = [eg.x for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=sample)
+
+    def _scan_gold(self, examples: Iterable[Example], add_labels: bool) -> int:
+        """Collect labels (optionally), warn about gold spans that do not align
+        with the tokenization, and return the longest aligned span in tokens."""
+        longest = 0
+        n_missing, n_docs, first = 0, 0, None
+        for eg in examples:
+            aligned, missing = self._aligned_gold(eg)
+            for span in aligned:
+                if add_labels:
+                    self.add_label(span.label_)
+                longest = max(longest, len(span))
+            if missing:
+                n_missing += len(missing)
+                n_docs += 1
+                first = first or (missing[0], eg.reference)
+        if first is not None:
+            span, doc = first
+            warnings.warn(
+                Warnings.GPW001.format(
+                    name=self.name, count=n_missing, n_docs=n_docs, span=span.text,
+                    label=span.label_, doc=_doc_preview(doc),
+                )
+            )
+        return longest
+
+    def _warn_too_long(self, examples: Iterable[Example]) -> None:
+        """Warn once about gold spans longer than the spans the pipe scores."""
+        limit = self.max_length
+        count, first = 0, None
+        for eg in examples:
+            for span in self._aligned_gold(eg)[0]:
+                if len(span) > limit:
+                    count += 1
+                    first = first or (span, eg.reference)
+        if first is not None:
+            span, doc = first
+            warnings.warn(
+                Warnings.GPW002.format(
+                    name=self.name, count=count, max_length=limit, span=span.text,
+                    label=span.label_, length=len(span), doc=_doc_preview(doc),
+                )
+            )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _sync_max_length(self) -> None:
+        """Give the head the span-length cap in force (pipe setting, else the
+        architecture's, else learned from the data)."""
+        self._head.attrs["max_length"] = self.max_length
+
+    def _require_initialized(self) -> None:
+        """Raise GP004 if the model has no weights yet."""
+        if self._head.has_param("W") is not True or not self.labels:
+            raise ValueError(Errors.GP004.format(name=self.name))
+
+    # ------------------------------------------------------------------ serialization
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
+        """Load the pipe from a bytestring. RETURNS (GlobalPointerNER): self."""
+        try:
+            super().from_bytes(bytes_data, exclude=exclude)
+        except (ValueError, KeyError, TypeError, IndexError) as err:
+            raise ValueError(
+                Errors.GP007.format(name=self.name, path="<bytes>", reason=_describe(err))
+            ) from err
+        self._sync_max_length()
+        return self
+
+    def from_disk(self, path, *, exclude: Iterable[str] = tuple()):
+        """Load the pipe from a directory. RETURNS (GlobalPointerNER): self."""
+        path = Path(path)
+        for part in ("cfg", "model"):
+            if part not in exclude and not (path / part).exists():
+                raise ValueError(
+                    Errors.GP007.format(name=self.name, path=path, reason=f"'{part}' is missing")
+                )
+        try:
+            super().from_disk(path, exclude=exclude)
+        except (ValueError, KeyError, TypeError, IndexError) as err:
+            raise ValueError(
+                Errors.GP007.format(name=self.name, path=path, reason=_describe(err))
+            ) from err
+        self._sync_max_length()
+        return self
+
+
+def _doc_preview(doc: Doc, n_chars: int = 40) -> str:
+    text = doc.text
+    return text if len(text) <= n_chars else text[:n_chars] + "..."
+
+
+def _describe(err: Exception) -> str:
+    message = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {message[0] if message else ''}"[:200]
