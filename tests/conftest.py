@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny nested/flat corpora and a tiny random BERT on disk."""
+import os
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.training import Example
+
+# Nothing may be fetched from a model hub during the tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SPANS_KEY = "sc"
+
+# (text, [(start_char, end_char, label)]) with nested spans; includes an empty doc.
+NESTED_DATA: List[Tuple[str, List[Tuple[int, int, str]]]] = [
+    ("北京大学在北京", [(0, 4, "ORG"), (0, 2, "LOC"), (5, 7, "LOC")]),
+    ("我爱上海交通大学", [(2, 8, "ORG"), (2, 4, "LOC")]),
+    ("张三去了杭州西湖", [(0, 2, "PER"), (4, 8, "LOC"), (4, 6, "LOC")]),
+    ("", []),
+]
+
+# Flat data for the `doc.ents` mode.
+FLAT_DATA: List[Tuple[str, List[Tuple[int, int, str]]]] = [
+    ("李四住在南京", [(0, 2, "PER"), (4, 6, "LOC")]),
+    ("王五在广州工作", [(0, 2, "PER"), (3, 5, "LOC")]),
+    ("深圳很热", [(0, 2, "LOC")]),
+    ("", []),
+]
+
+
+def make_examples(
+    nlp: Language, data, *, ents: bool = False, key: str = SPANS_KEY
+) -> List[Example]:
+    """Examples with gold in reference.spans[key] (and reference.ents if ents)."""
+    examples = []
+    for text, spans in data:
+        pred = nlp.make_doc(text)
+        ref = nlp.make_doc(text)
+        gold = [ref.char_span(s, e, label=label) for s, e, label in spans]
+        assert all(span is not None for span in gold)
+        ref.spans[key] = gold
+        if ents:
+            ref.ents = gold
+        examples.append(Example(pred, ref))
+    return examples
+
+
+def spans_of(doc, key: str = SPANS_KEY):
+    return [(s.start_char, s.end_char, s.label_) for s in doc.spans[key]]
+
+
+def gold_of(data) -> Dict[str, List[Tuple[int, int, str]]]:
+    return {text: sorted(spans) for text, spans in data}
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with a character vocab, saved like a
+    hub model so spacy-transformers can load it by path."""
+    transformers = pytest.importorskip("transformers")
+    path = tmp_path_factory.mktemp("tiny_bert")
+    chars = sorted({c for text, _ in NESTED_DATA + FLAT_DATA for c in text})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    config = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=128,
+    )
+    transformers.BertModel(config).save_pretrained(path)
+    transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def zh_nlp() -> Language:
+    return spacy.blank("zh")

@@ -1,0 +1,178 @@
+"""The GlobalPointer heads and the loss, checked against direct computations."""
+import numpy
+import pytest
+from thinc.api import fix_random_seed
+
+from spacy_globalpointer.loss import multilabel_categorical_crossentropy, mlcce_rowwise
+from spacy_globalpointer.models import GlobalPointerHead, SpanScores, make_layout
+from spacy_globalpointer.models.globalpointer import _rope_tables
+
+N_LABELS, WIDTH, D = 3, 5, 4
+LENGTHS = (0, 3, 11, 9)
+
+
+def make_inputs(seed=0, lengths=LENGTHS):
+    rng = numpy.random.default_rng(seed)
+    return [rng.normal(size=(n, WIDTH)).astype("float32") for n in lengths]
+
+
+def make_head(efficient=False, use_rope=True, max_length=5, block_size=4):
+    fix_random_seed(0)
+    head = GlobalPointerHead(
+        nO=N_LABELS, nI=WIDTH, head_size=D, max_length=max_length,
+        block_size=block_size, efficient=efficient, use_rope=use_rope,
+    )
+    head.initialize(X=make_inputs())
+    return head
+
+
+def dense_scores(head, X):
+    """The paper's formula for one doc, all (type, i, j), straight from the params."""
+    n = X.shape[0]
+    efficient = head.attrs["efficient"]
+    heads = 1 if efficient else N_LABELS
+    P = X @ head.get_param("W").T + head.get_param("b")
+    q = P[:, : heads * D].reshape(n, heads, D)
+    k = P[:, heads * D :].reshape(n, heads, D)
+    if head.attrs["use_rope"]:
+        cos, sin = (t[:, None, :] for t in _rope_tables(head.ops, n, D, "float32"))
+
+        def rotate(a):
+            a1, a2 = a[..., : D // 2], a[..., D // 2 :]
+            return numpy.concatenate([a1 * cos - a2 * sin, a1 * sin + a2 * cos], axis=-1)
+
+        q, k = rotate(q), rotate(k)
+    S = numpy.einsum("iad,jad->aij", q, k) / numpy.sqrt(D)
+    if efficient:
+        bias = P @ head.get_param("W_bias").T + head.get_param("b_bias")
+        S = S + bias[:, :N_LABELS].T[:, :, None] + bias[:, N_LABELS:].T[:, None, :]
+    return S
+
+
+@pytest.mark.parametrize("efficient", [False, True])
+@pytest.mark.parametrize("use_rope", [True, False])
+def test_blocked_scores_equal_dense_formula(efficient, use_rope):
+    head = make_head(efficient=efficient, use_rope=use_rope)
+    Xs = make_inputs()
+    out = head.predict(Xs)
+    layout = out.layout
+    n_scored = 0
+    for doc, X in enumerate(Xs):
+        dense = dense_scores(head, X)
+        for i in range(X.shape[0]):
+            for j in range(i, min(X.shape[0], i + 5)):
+                block, row, col, ok = layout.position([doc], [i], [j + 1])
+                assert ok[0]
+                got = out.scores[block[0], :, row[0], col[0]]
+                numpy.testing.assert_allclose(got, dense[:, i, j], atol=1e-4)
+                n_scored += 1
+    # Exactly the spans with j - i < max_length are scored; the rest are masked.
+    assert int(out.mask.sum()) == n_scored
+    assert (out.scores[numpy.broadcast_to(~out.mask, out.scores.shape)] == -1e4).all()
+
+
+@pytest.mark.parametrize("efficient", [False, True])
+def test_head_gradient_matches_finite_differences(efficient):
+    head = make_head(efficient=efficient)
+    Xs = make_inputs()
+    out, backprop = head.begin_update(Xs)
+    rng = numpy.random.default_rng(1)
+    G = rng.normal(size=out.scores.shape).astype("float32")
+    dXs = backprop(SpanScores(G, out.mask, out.layout))
+    assert [d.shape for d in dXs] == [x.shape for x in Xs]
+
+    def objective(inputs):
+        o = head.predict(inputs)
+        return float(numpy.where(o.mask, o.scores, 0).astype("float64").ravel() @ G.ravel())
+
+    eps = 1e-2
+    for doc, i, j in [(1, 0, 0), (2, 3, 2), (2, 10, 4), (3, 8, 1)]:
+        plus = [x.copy() for x in Xs]
+        minus = [x.copy() for x in Xs]
+        plus[doc][i, j] += eps
+        minus[doc][i, j] -= eps
+        numeric = (objective(plus) - objective(minus)) / (2 * eps)
+        assert abs(numeric - dXs[doc][i, j]) < 2e-2 * max(1.0, abs(numeric))
+
+
+def test_rope_scores_depend_on_distance_not_position():
+    """With the same vector at every position, s(i, j) is a function of j - i
+    alone, also across block boundaries; without RoPE it is constant."""
+    head = make_head(max_length=6, block_size=4)
+    x = numpy.random.default_rng(2).normal(size=(1, WIDTH)).astype("float32")
+    out = head.predict([numpy.repeat(x, 20, axis=0)])
+    by_distance = {}
+    for i in range(20):
+        for j in range(i, min(20, i + 6)):
+            block, row, col, _ = out.layout.position([0], [i], [j + 1])
+            by_distance.setdefault(j - i, []).append(out.scores[block[0], :, row[0], col[0]])
+    for distance, values in by_distance.items():
+        numpy.testing.assert_allclose(numpy.stack(values), numpy.stack(values)[:1].repeat(len(values), 0), atol=1e-4)
+    # ... and it does vary with the distance.
+    assert not numpy.allclose(by_distance[0][0], by_distance[3][0], atol=1e-3)
+
+    flat = make_head(use_rope=False, max_length=6, block_size=4)
+    out = flat.predict([numpy.repeat(x, 20, axis=0)])
+    values = out.scores.transpose(0, 2, 3, 1)[out.mask[:, 0]]
+    numpy.testing.assert_allclose(values, values[:1].repeat(len(values), 0), atol=1e-4)
+
+
+def test_empty_and_single_token_inputs():
+    head = make_head()
+    out, backprop = head.begin_update([numpy.zeros((0, WIDTH), dtype="float32")] * 3)
+    assert out.scores.shape[0] == 0 and out.layout.n_blocks == 0
+    assert [d.shape for d in backprop(out)] == [(0, WIDTH)] * 3
+    out = head.predict([numpy.ones((1, WIDTH), dtype="float32")])
+    assert int(out.mask.sum()) == 1
+
+
+def test_layout_memory_is_linear_and_short_docs_are_not_padded():
+    # One long doc and many short ones: the score tensor holds
+    # n_tokens x key_width entries per label, not n_docs x longest^2.
+    layout = make_layout([10_000] + [5] * 100, max_length=32, block_size=32)
+    entries = layout.n_blocks * layout.block_size * layout.key_width
+    # At most one partly filled block per doc, each scored against 2 blocks of keys.
+    assert entries <= (10_000 + 100 * 5 + 101 * 32) * 2 * 32
+    assert entries < 0.01 * 101 * 10_000**2
+    assert layout.max_length == 32
+    # Short batches use one block per doc, i.e. the classic dense matrix.
+    layout = make_layout([7, 5, 3], max_length=None)
+    assert (layout.block_size, layout.n_key_blocks, layout.max_length) == (7, 1, 7)
+
+
+def test_loss_gradient_matches_finite_differences():
+    rng = numpy.random.default_rng(0)
+    scores = rng.normal(size=(5, 2, 7)) * 3
+    targets = rng.random((5, 2, 7)) < 0.3
+    mask = rng.random((5, 1, 7)) < 0.8
+    lengths = numpy.array([2, 0, 3])  # segments of rows; the middle one is empty
+    loss, grad = multilabel_categorical_crossentropy(scores, targets, mask, lengths)
+    assert loss.shape == (3, 2) and (loss[1] == 0).all()
+    eps = 1e-6
+    numeric = numpy.zeros_like(scores)
+    for index in numpy.ndindex(scores.shape):
+        plus, minus = scores.copy(), scores.copy()
+        plus[index] += eps
+        minus[index] -= eps
+        numeric[index] = (
+            multilabel_categorical_crossentropy(plus, targets, mask, lengths)[0].sum()
+            - multilabel_categorical_crossentropy(minus, targets, mask, lengths)[0].sum()
+        ) / (2 * eps)
+    numpy.testing.assert_allclose(grad, numeric, atol=1e-6)
+    assert (grad[~numpy.broadcast_to(mask, grad.shape)] == 0).all()
+
+
+def test_loss_matches_formula_and_survives_huge_logits():
+    scores = numpy.array([[2.0, -1.0, 0.5, 3.0]])
+    targets = numpy.array([[True, False, False, True]])
+    loss, _ = mlcce_rowwise(scores, targets)
+    expected = numpy.log(1 + numpy.exp(-2.0) + numpy.exp(-3.0)) + numpy.log(
+        1 + numpy.exp(-1.0) + numpy.exp(0.5)
+    )
+    numpy.testing.assert_allclose(loss[0], expected)
+    for dtype in ("float16", "float32"):
+        big = numpy.array([[1e4, -1e4, 1e4, -1e4]], dtype=dtype)
+        loss, grad = mlcce_rowwise(big, numpy.array([[False, True, False, True]]))
+        assert numpy.isfinite(loss).all() and numpy.isfinite(grad).all()
+        assert grad.dtype == numpy.dtype(dtype)
+        numpy.testing.assert_allclose(float(loss[0]), 2e4 + numpy.log(2) * 2, rtol=1e-3)

@@ -1,0 +1,281 @@
+"""The `globalpointer_ner` pipe: training, output, serialization and errors."""
+import numpy
+import pytest
+import spacy
+from spacy.lang.zh import Chinese
+from spacy.util import make_tempdir
+from thinc.api import fix_random_seed
+
+from spacy_globalpointer import GlobalPointerNER
+from spacy_globalpointer.pipeline import DEFAULT_GP_MODEL
+
+from .conftest import FLAT_DATA, NESTED_DATA, SPANS_KEY, gold_of, make_examples, spans_of
+
+EFFICIENT = dict(DEFAULT_GP_MODEL, **{"@architectures": "spacy-globalpointer.EfficientGlobalPointer.v1"})
+
+
+def train(nlp, examples, n_iter=60):
+    optimizer = nlp.initialize(lambda: examples)
+    losses = {}
+    for _ in range(n_iter):
+        losses = {}
+        nlp.update(examples, sgd=optimizer, losses=losses)
+    return losses
+
+
+def predicted_spans(nlp, data):
+    return {doc.text: sorted(spans_of(doc)) for doc in nlp.pipe(t for t, _ in data)}
+
+
+def predicted_scores(nlp, data):
+    return [numpy.asarray(doc.spans[SPANS_KEY].attrs["scores"]) for doc in nlp.pipe(t for t, _ in data)]
+
+
+@pytest.mark.parametrize("model", [None, EFFICIENT], ids=["globalpointer", "efficient"])
+def test_overfitting_nested_IO(model):
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    config = {} if model is None else {"model": model}
+    nlp.add_pipe("globalpointer_ner", config=config)
+    examples = make_examples(nlp, NESTED_DATA)
+    losses = train(nlp, examples)
+    assert losses["globalpointer_ner"] < 0.01
+    expected = gold_of(NESTED_DATA)
+    assert predicted_spans(nlp, NESTED_DATA) == expected
+    scores = predicted_scores(nlp, NESTED_DATA)
+    assert all(((s > 0.5) & (s <= 1.0)).all() for s in scores)
+    # The nested pairs really are nested: one span inside another.
+    doc = nlp("北京大学在北京")
+    assert [(s.start, s.end) for s in doc.spans[SPANS_KEY]] == [(0, 2), (0, 4), (5, 7)]
+
+    with make_tempdir() as tmp:
+        nlp.to_disk(tmp)
+        nlp2 = spacy.load(tmp)
+    assert predicted_spans(nlp2, NESTED_DATA) == expected
+    for a, b in zip(scores, predicted_scores(nlp2, NESTED_DATA)):
+        numpy.testing.assert_array_equal(a, b)
+
+    nlp3 = Chinese.from_config(nlp.config)
+    nlp3.from_bytes(nlp.to_bytes())
+    assert predicted_spans(nlp3, NESTED_DATA) == expected
+
+    scores = nlp.evaluate(examples)
+    assert scores["spans_sc_f"] == 1.0
+    assert scores["spans_sc_per_type"]["ORG"]["f"] == 1.0
+
+
+def test_overfitting_ents_IO():
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config={"annotate_ents": True})
+    examples = make_examples(nlp, FLAT_DATA, ents=True)
+    train(nlp, examples)
+    expected = gold_of(FLAT_DATA)
+    for doc in nlp.pipe(t for t, _ in FLAT_DATA):
+        ents = sorted((e.start_char, e.end_char, e.label_) for e in doc.ents)
+        assert ents == expected[doc.text]
+        assert sorted(spans_of(doc)) == expected[doc.text]
+    with make_tempdir() as tmp:
+        nlp.to_disk(tmp)
+        nlp2 = spacy.load(tmp)
+    assert nlp2.get_pipe("globalpointer_ner").cfg["annotate_ents"] is True
+    doc = nlp2("王五在广州工作")
+    assert [(e.text, e.label_) for e in doc.ents] == [("王五", "PER"), ("广州", "LOC")]
+    scores = nlp.evaluate(examples)
+    assert scores["ents_f"] == 1.0
+    assert scores["ents_per_type"]["PER"]["f"] == 1.0
+
+
+def test_ents_mode_resolves_overlaps_by_score():
+    """Nested gold, flat output: doc.ents gets the highest-scoring span of an
+    overlapping pair, doc.spans keeps both."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner", config={"annotate_ents": False})
+    examples = make_examples(nlp, NESTED_DATA)
+    train(nlp, examples)
+    gp.cfg["annotate_ents"] = True
+    doc = nlp("北京大学在北京")
+    group = doc.spans[SPANS_KEY]
+    assert len(group) == 3
+    scores = dict(zip([(s.start, s.end) for s in group], group.attrs["scores"]))
+    inner_wins = scores[(0, 2)] > scores[(0, 4)]
+    expected_first = (0, 2) if inner_wins else (0, 4)
+    assert [(e.start, e.end) for e in doc.ents] == [expected_first, (5, 7)]
+
+
+def test_threshold_controls_output():
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner")
+    train(nlp, make_examples(nlp, NESTED_DATA), n_iter=30)
+    gp.cfg["threshold"] = 0.999999
+    few = sum(len(d.spans[SPANS_KEY]) for d in nlp.pipe(t for t, _ in NESTED_DATA))
+    gp.cfg["threshold"] = 1e-6
+    many = sum(len(d.spans[SPANS_KEY]) for d in nlp.pipe(t for t, _ in NESTED_DATA))
+    assert many > few
+
+
+def test_other_annotations_survive():
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config={"spans_key": "gp"})
+    examples = make_examples(nlp, NESTED_DATA, key="gp")
+    train(nlp, examples, n_iter=20)
+    doc = nlp.make_doc("北京大学在北京")
+    doc.spans["other"] = [doc[0:1]]
+    doc.ents = [doc.char_span(5, 7, label="GPE")]
+    doc.user_data["note"] = 1
+    doc = nlp.get_pipe("globalpointer_ner")(doc)
+    assert [(s.start, s.end) for s in doc.spans["other"]] == [(0, 1)]
+    assert [(e.text, e.label_) for e in doc.ents] == [("北京", "GPE")]
+    assert doc.user_data["note"] == 1
+    assert "gp" in doc.spans
+
+
+def test_empty_docs():
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config={"annotate_ents": True})
+    examples = make_examples(nlp, FLAT_DATA, ents=True)
+    train(nlp, examples, n_iter=5)
+    docs = list(nlp.pipe(["", "", ""]))
+    assert all(len(d.spans[SPANS_KEY]) == 0 and len(d.ents) == 0 for d in docs)
+    assert len(nlp("").spans[SPANS_KEY]) == 0
+    # Updating on only empty docs is a no-op, not a crash.
+    empty = [eg for eg in examples if not eg.reference.text]
+    losses = {}
+    nlp.update(empty, losses=losses)
+    assert losses["globalpointer_ner"] == 0.0
+    # Mixed with non-empty ones in one batch.
+    docs = list(nlp.pipe(["", "深圳很热", ""], batch_size=3))
+    assert [len(d) for d in docs] == [0, 4, 0]
+
+
+def test_pipe_multiprocessing():
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    train(nlp, make_examples(nlp, NESTED_DATA))
+    texts = [t for t, _ in NESTED_DATA] * 3
+    single = [(spans_of(d), list(d.spans[SPANS_KEY].attrs["scores"])) for d in nlp.pipe(texts)]
+    multi = [(spans_of(d), list(d.spans[SPANS_KEY].attrs["scores"])) for d in nlp.pipe(texts, n_process=2, batch_size=2)]
+    assert single == multi
+    assert any(spans for spans, _ in single)
+
+
+# ---------------------------------------------------------------- labels and errors
+
+
+def test_labels_from_data_and_config():
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner")
+    nlp.initialize(lambda: make_examples(nlp, NESTED_DATA))
+    assert set(gp.labels) == {"ORG", "LOC", "PER"}
+    assert gp.cfg["learned_max_length"] == 16  # 2 x 6 tokens, at least 16
+
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner")
+    nlp.config["initialize"]["components"]["globalpointer_ner"] = {"labels": ["A", "B"]}
+    nlp.initialize(lambda: make_examples(nlp, NESTED_DATA))
+    # Explicit labels come first, data labels unknown to them are not added.
+    assert gp.labels == ("A", "B")
+
+
+def test_no_labels_error():
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    with pytest.raises(ValueError, match="E143"):
+        nlp.initialize(lambda: make_examples(nlp, [("你好", [])]))
+
+
+def test_add_label_after_training_error():
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner")
+    nlp.initialize(lambda: make_examples(nlp, NESTED_DATA))
+    with pytest.raises(ValueError, match="E922"):
+        gp.add_label("NEW")
+    assert gp.add_label("ORG") == 0
+
+
+def test_non_string_label_error():
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner")
+    with pytest.raises(ValueError, match="E187"):
+        gp.add_label(3)
+
+
+def test_predict_before_initialize_error():
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    with pytest.raises(ValueError, match=r"GP004.*globalpointer_ner.*nlp.initialize"):
+        nlp("北京")
+
+
+@pytest.mark.parametrize(
+    "setting,value,code",
+    [("threshold", 1.5, "GP001"), ("threshold", 0.0, "GP001"), ("max_length", 0, "GP002"), ("spans_key", "", "GP003")],
+)
+def test_invalid_settings(setting, value, code):
+    nlp = spacy.blank("zh")
+    with pytest.raises(ValueError, match=code) as err:
+        nlp.add_pipe("globalpointer_ner", name="my_gp", config={setting: value})
+    assert "my_gp" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"threshold": "high"}, {"max_length": "long"}, {"annotate_ents": "maybe"}, {"unknown_setting": 1}],
+)
+def test_config_validation(config):
+    from thinc.api import ConfigValidationError
+
+    nlp = spacy.blank("zh")
+    with pytest.raises(ConfigValidationError):
+        nlp.add_pipe("globalpointer_ner", config=config)
+
+
+def test_odd_head_size_error():
+    nlp = spacy.blank("zh")
+    with pytest.raises(ValueError, match="GP005"):
+        nlp.add_pipe("globalpointer_ner", config={"model": {"head_size": 7}})
+
+
+def test_misaligned_gold_is_reported():
+    from spacy.tokens import Doc, Span
+    from spacy.training import Example
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("globalpointer_ner")
+    # The gold tokenization splits "Berlinstadt"; the predicted one does not,
+    # so the gold span "Berlin" has no counterpart among the predicted tokens.
+    words, spaces = ["Visit", "Berlin", "stadt", "today"], [True, False, True, False]
+    ref = Doc(nlp.vocab, words=words, spaces=spaces)
+    ref.spans[SPANS_KEY] = [Span(ref, 1, 2, label="LOC"), Span(ref, 0, 1, label="ACT")]
+    eg = Example(nlp.make_doc(ref.text), ref)
+    with pytest.warns(UserWarning, match=r"GPW001.*1 gold span.*'Berlin' \(LOC\).*Visit Berlinstadt"):
+        nlp.initialize(lambda: [eg])
+
+
+def test_max_length_setting_wins_and_is_saved():
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner", config={"max_length": 3})
+    with pytest.warns(UserWarning, match="GPW002"):
+        nlp.initialize(lambda: make_examples(nlp, NESTED_DATA))
+    assert gp.max_length == 3
+    doc = nlp("我爱上海交通大学")
+    assert all(len(span) <= 3 for span in doc.spans[SPANS_KEY])
+    with make_tempdir() as tmp:
+        nlp.to_disk(tmp)
+        nlp2 = spacy.load(tmp)
+    gp2 = nlp2.get_pipe("globalpointer_ner")
+    assert gp2.max_length == 3
+    assert gp2.model.get_ref("pointer").attrs["max_length"] == 3
+
+
+def test_is_a_trainable_pipe():
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner")
+    assert isinstance(gp, GlobalPointerNER)
+    assert gp.is_trainable
+    assert nlp.get_pipe_meta("globalpointer_ner").assigns[0] == "doc.spans"
