@@ -46,7 +46,7 @@ def test_tok2vec_config_trains(tmp_path, architecture, annotate_ents):
         "paths.train": str(corpus),
         "paths.dev": str(corpus),
         "vars.annotate_ents": annotate_ents,
-        "vars.architecture": architecture,
+        "components.globalpointer_ner.model.@architectures": architecture,
         "training.max_steps": 6,
         "training.eval_frequency": 3,
     }
@@ -59,6 +59,8 @@ def test_tok2vec_config_trains(tmp_path, architecture, annotate_ents):
     assert ("ents_f" in nlp.evaluate(examples)) == annotate_ents
     doc = nlp("北京大学在北京")
     assert SPANS_KEY in doc.spans
+    head = nlp.get_pipe("globalpointer_ner").model.get_ref("pointer")
+    assert head.attrs["efficient"] == architecture.endswith("EfficientGlobalPointer.v1")
 
 
 def test_transformer_config_trains_with_tiny_bert(tmp_path, tiny_bert):

@@ -1,0 +1,98 @@
+"""A tiny run of the spaCy project's workflows, so that they cannot rot: a few
+synthetic sentences in the real corpus formats, a few training steps."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from weasel.cli.run import project_run
+
+REPO = Path(__file__).parent.parent
+PROJECT = REPO / "project"
+
+CLUENER_LINES = [
+    {"text": "浙商银行企业信贷部叶老桂博士", "label": {"name": {"叶老桂": [[9, 11]]}, "company": {"浙商银行": [[0, 3]]}}},
+    {"text": "生生不息CSOL生化狂潮", "label": {"game": {"CSOL": [[4, 7]]}}},
+    {"text": "北京大学的张三去了杭州", "label": {"organization": {"北京大学": [[0, 3]]}, "name": {"张三": [[5, 6]]}, "address": {"杭州": [[9, 10]]}}},
+    {"text": "今天天气很好", "label": {}},
+]
+CMEEE_RECORDS = [
+    {"text": "对儿童SARST细胞亚群的研究表明", "entities": [
+        {"start_idx": 3, "end_idx": 11, "type": "bod", "entity": "SARST细胞亚群"},
+        {"start_idx": 8, "end_idx": 9, "type": "bod", "entity": "细胞"},
+    ]},
+    {"text": "研究证实，细胞减少与肺内病变程度相关。", "entities": [
+        {"start_idx": 5, "end_idx": 8, "type": "sym", "entity": "细胞减少"},
+        {"start_idx": 10, "end_idx": 10, "type": "bod", "entity": "肺"},
+    ]},
+]
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """The project and the configs it refers to (../configs), copied so the
+    run writes nothing into the repository."""
+    root = tmp_path / "project"
+    shutil.copytree(
+        PROJECT,
+        root,
+        ignore=shutil.ignore_patterns(
+            "corpus", "training", "metrics", "packages", "visualize", "project.lock", "runs", "assets"
+        ),
+    )
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    data = tmp_path / "data"
+    (data / "cluener").mkdir(parents=True)
+    lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in CLUENER_LINES * 3)
+    for split in ("train", "dev"):
+        (data / "cluener" / f"{split}.json").write_text(lines + "\n", encoding="utf8")
+    (data / "cmeee_v2").mkdir()
+    records = json.dumps(CMEEE_RECORDS * 10, ensure_ascii=False, indent=2)
+    (data / "cmeee_v2" / "CMeEE-V2_dev.json").write_text(records, encoding="utf8")
+    return root, data
+
+
+def run(root: Path, data: Path, workflow: str) -> None:
+    overrides = {
+        "vars.data_dir": str(data),
+        "vars.max_steps": 4,
+        "vars.eval_frequency": 2,
+        "vars.vis_limit": 3,
+    }
+    project_run(root, workflow, overrides=overrides, capture=True)
+
+
+def test_project_workflow_all(project_copy):
+    root, data = project_copy
+    run(root, data, "all")
+    model = root / "training" / "cluener" / "globalpointer_tok2vec" / "model-best"
+    nlp = spacy.load(model)
+    assert nlp.get_pipe("globalpointer_ner").cfg["annotate_ents"] is True
+    metrics = list((root / "metrics").rglob("*.json"))
+    assert len(metrics) == 1
+    scores = json.loads(metrics[0].read_text(encoding="utf8"))
+    assert "ents_per_type" in scores and "spans_sc_per_type" in scores
+    wheels = list((root / "packages").rglob("*.whl"))
+    assert len(wheels) == 1
+    assert "spacy-globalpointer" in _wheel_requirements(wheels[0])
+    html = (root / "visualize" / "cluener.html").read_text(encoding="utf8")
+    assert "company" in html and "浙" in html  # gold label and text of the first test doc
+
+
+def test_project_workflow_nested(project_copy):
+    root, data = project_copy
+    run(root, data, "nested")
+    model = root / "training" / "cmeee_v2" / "globalpointer_tok2vec" / "model-best"
+    nlp = spacy.load(model)
+    assert nlp.get_pipe("globalpointer_ner").cfg["annotate_ents"] is False
+    assert (root / "visualize" / "cmeee_v2.html").exists()
+
+
+def _wheel_requirements(wheel: Path) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith("METADATA"))
+        return zf.read(name).decode("utf8")
