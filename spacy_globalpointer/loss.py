@@ -35,13 +35,14 @@ def multilabel_categorical_crossentropy(
     """
     xp = get_array_module(scores)
     dtype = numpy.promote_types(scores.dtype, numpy.float32)
-    s = scores.astype(dtype)
+    s = scores.astype(dtype, copy=False)
     lengths = numpy.asarray(lengths, dtype="int64")
     positive = xp.logical_and(mask, targets)
     negative = xp.logical_and(mask, xp.logical_not(targets))
     lse_neg, grad_neg = _segment_logsumexp(xp, s, negative, lengths)
     lse_pos, grad_pos = _segment_logsumexp(xp, -s, positive, lengths)
-    grad = (grad_neg - grad_pos).astype(scores.dtype)
+    grad_neg -= grad_pos
+    grad = grad_neg.astype(scores.dtype, copy=False)
     return lse_neg + lse_pos, grad
 
 

@@ -54,8 +54,14 @@ MIN_LEARNED_MAX_LENGTH = 16
 FALLBACK_MAX_LENGTH = 64
 # Prediction scores docs in windows of PREDICT_WINDOW span starts, and at most
 # PREDICT_BATCH_TOKENS tokens per call of the head, so memory stays bounded.
+# A call's score tensor has about n_tokens * n_labels * key_width entries, so
+# the tokens per call are further cut to keep it near PREDICT_BATCH_SCORES
+# entries (8 MB in float32): many labels or a long max_length mean fewer tokens
+# per call, not more memory. (On CPU, small calls are also faster: the
+# arrays stay in cache and freed memory is reused instead of page-faulted in.)
 PREDICT_WINDOW = 1024
 PREDICT_BATCH_TOKENS = 16384
+PREDICT_BATCH_SCORES = 2**21
 
 
 @Language.factory(
@@ -241,8 +247,17 @@ class GlobalPointerNER(TrainablePipe):
             self.cfg["threshold"],
             self.max_length,
             window=PREDICT_WINDOW,
-            max_tokens=PREDICT_BATCH_TOKENS,
+            max_tokens=self._predict_batch_tokens(),
         )
+
+    def _predict_batch_tokens(self) -> int:
+        """Tokens per call of the head in `predict`: PREDICT_BATCH_TOKENS, or
+        fewer so that the score tensor stays near PREDICT_BATCH_SCORES entries."""
+        max_length = self.max_length
+        C = max(1, min(int(self._head.attrs["block_size"]), max_length))
+        key_width = C * (1 + -(-(max_length - 1) // C))
+        per_token = max(1, len(self.labels)) * key_width
+        return max(1, min(PREDICT_BATCH_TOKENS, PREDICT_BATCH_SCORES // per_token))
 
     def set_annotations(self, docs: Iterable[Doc], candidates: Candidates) -> None:
         """Write the predicted spans to `doc.spans[spans_key]` (and `doc.ents`).
@@ -352,7 +367,8 @@ class GlobalPointerNER(TrainablePipe):
             layout.blocks_per_doc,
         )
         n_docs = max(len(examples), 1)
-        d_scores = (grad / n_docs).reshape(scores.shape)
+        grad /= n_docs
+        d_scores = grad.reshape(scores.shape)
         return float(loss.sum()) / n_docs, SpanScores(d_scores, span_scores.mask, layout)
 
     def _gold_spans(self, examples: List[Example]) -> Tuple[numpy.ndarray, ...]:
@@ -372,10 +388,7 @@ class GlobalPointerNER(TrainablePipe):
     def _aligned_gold(self, eg: Example) -> Tuple[List[Span], List[Span]]:
         """The gold spans of an example mapped onto its predicted doc, and the
         gold spans that could not be mapped."""
-        if self.cfg["annotate_ents"]:
-            gold = list(eg.reference.ents)
-        else:
-            gold = list(eg.reference.spans.get(self.key, []))
+        gold = self._checked_gold(eg)
         if not gold:
             return [], []
         aligned = list(eg.get_aligned_spans_y2x(gold, allow_overlap=True))
@@ -384,6 +397,37 @@ class GlobalPointerNER(TrainablePipe):
         found = {(s.start_char, s.end_char, s.label) for s in aligned}
         missing = [s for s in gold if (s.start_char, s.end_char, s.label) not in found]
         return aligned, missing
+
+    def _checked_gold(self, eg: Example) -> List[Span]:
+        """The gold spans of the reference doc; raise GP008 for a span that is
+        empty or lies (partly) outside the doc. spaCy cannot create such spans,
+        but a span group read from bytes (e.g. a damaged DocBin) can hold them."""
+        ref = eg.reference
+        if self.cfg["annotate_ents"]:
+            return list(ref.ents)
+        group = ref.spans.get(self.key)
+        if group is None:
+            return []
+        gold = []
+        for i in range(len(group)):
+            try:
+                span = group[i]
+            except IndexError as err:  # spaCy E035: start/end outside the doc
+                raise ValueError(
+                    Errors.GP008.format(
+                        name=self.name, span=f"#{i} of doc.spans['{self.key}']",
+                        doc=_doc_preview(ref), problem=f"outside the doc ({_describe(err)})",
+                    )
+                ) from err
+            if span.end <= span.start:
+                raise ValueError(
+                    Errors.GP008.format(
+                        name=self.name, span=f"({span.start}, {span.end}, {span.label_!r})",
+                        doc=_doc_preview(ref), problem="empty (zero tokens)",
+                    )
+                )
+            gold.append(span)
+        return gold
 
     def initialize(
         self,
@@ -483,6 +527,7 @@ class GlobalPointerNER(TrainablePipe):
             raise ValueError(
                 Errors.GP007.format(name=self.name, path="<bytes>", reason=_describe(err))
             ) from err
+        self._check_loaded("<bytes>")
         self._sync_max_length()
         return self
 
@@ -500,8 +545,20 @@ class GlobalPointerNER(TrainablePipe):
             raise ValueError(
                 Errors.GP007.format(name=self.name, path=path, reason=_describe(err))
             ) from err
+        self._check_loaded(path)
         self._sync_max_length()
         return self
+
+    def _check_loaded(self, path) -> None:
+        """Raise GP007 if the loaded labels and weights do not belong together
+        (e.g. a 'cfg' from another training run)."""
+        head = self._head
+        if head.has_dim("nO") is True and head.get_dim("nO") != len(self.labels):
+            reason = (
+                f"'cfg' lists {len(self.labels)} label(s) but the weights in "
+                f"'model' score {head.get_dim('nO')}"
+            )
+            raise ValueError(Errors.GP007.format(name=self.name, path=path, reason=reason))
 
 
 def _doc_preview(doc: Doc, n_chars: int = 40) -> str:

@@ -113,7 +113,8 @@ def forward(
         return SpanScores(scores, mask, layout), backprop_empty
 
     X = ops.flatten(Xs)  # (n_tokens, nI)
-    P = ops.gemm(X, W, trans2=True) + b  # (n_tokens, n_proj)
+    P = ops.gemm(X, W, trans2=True)  # (n_tokens, n_proj)
+    P += b
     q_index = ops.asarray(layout.query_index())
     k_index = ops.asarray(layout.key_index())
     mask = ops.asarray(layout.valid_mask())
@@ -133,7 +134,8 @@ def forward(
     S = xp.matmul(Q, Kv.transpose(0, 1, 3, 2)) * scale  # (n_blocks, n_heads, C, K)
     if efficient:
         W_bias, b_bias = model.get_param("W_bias"), model.get_param("b_bias")
-        bias = ops.gemm(P, W_bias, trans2=True) + b_bias  # (n_tokens, 2 * nO)
+        bias = ops.gemm(P, W_bias, trans2=True)  # (n_tokens, 2 * nO)
+        bias += b_bias
         bias_pad = _append_zero_row(ops, bias)
         start_term = bias_pad[:, :nO][q_index].transpose(0, 2, 1)[:, :, :, None]
         end_term = bias_pad[:, nO:][k_index].transpose(0, 2, 1)[:, :, None, :]
@@ -141,7 +143,7 @@ def forward(
     scores = xp.where(mask, S, xp.asarray(MASK_VALUE, dtype=S.dtype))
 
     def backprop(dY: SpanScores) -> List[Floats2d]:
-        dS = xp.where(mask, dY.scores, 0).astype(P.dtype)
+        dS = xp.where(mask, dY.scores, 0).astype(P.dtype, copy=False)
         dP = ops.alloc2f(P.shape[0], P.shape[1])
         if efficient:
             # The start term is added along rows, the end term along columns.
@@ -152,8 +154,11 @@ def forward(
             model.inc_grad("b_bias", d_bias.sum(axis=0))
             dP += ops.gemm(d_bias, W_bias)
             dS = dS.sum(axis=1, keepdims=True)
-        dQ = xp.matmul(dS, Kv) * scale  # (n_blocks, n_heads, C, d)
-        dK = xp.matmul(dS.transpose(0, 1, 3, 2), Q) * scale  # (n_blocks, n_heads, K, d)
+        dQ = xp.matmul(dS, Kv)  # (n_blocks, n_heads, C, d)
+        dQ *= scale
+        dK = xp.matmul(dS.transpose(0, 1, 3, 2), Q)  # (n_blocks, n_heads, K, d)
+        dK *= scale
+        del dS  # the largest array of the backward pass; free it early
         if model.attrs["use_rope"]:
             dQ = _rotate(xp, dQ, cos_q, -sin_q)
             dK = _rotate(xp, dK, cos_k, -sin_k)
