@@ -27,7 +27,8 @@ def make_head(efficient=False, use_rope=True, max_length=5, block_size=4):
 
 
 def dense_scores(head, X):
-    """The paper's formula for one doc, all (type, i, j), straight from the params."""
+    """The paper's formula for one doc, all (type, i, j), straight from the
+    params, plus the learned per-type offset."""
     n = X.shape[0]
     efficient = head.attrs["efficient"]
     heads = 1 if efficient else N_LABELS
@@ -46,7 +47,7 @@ def dense_scores(head, X):
     if efficient:
         bias = P @ head.get_param("W_bias").T + head.get_param("b_bias")
         S = S + bias[:, :N_LABELS].T[:, :, None] + bias[:, N_LABELS:].T[:, None, :]
-    return S
+    return S + head.get_param("b_score")[:, None, None]
 
 
 @pytest.mark.parametrize("efficient", [False, True])
@@ -176,3 +177,17 @@ def test_loss_matches_formula_and_survives_huge_logits():
         assert numpy.isfinite(loss).all() and numpy.isfinite(grad).all()
         assert grad.dtype == numpy.dtype(dtype)
         numpy.testing.assert_allclose(float(loss[0]), 2e4 + numpy.log(2) * 2, rtol=1e-3)
+
+
+def test_untrained_head_predicts_no_spans_and_learns_its_offset():
+    """The per-type score offset starts at INITIAL_SCORE_OFFSET, so an untrained
+    head predicts (almost) nothing; its gradient is the summed span gradient."""
+    head = make_head()
+    Xs = make_inputs()
+    out, backprop = head.begin_update(Xs)
+    probabilities = 1 / (1 + numpy.exp(-out.scores[numpy.broadcast_to(out.mask, out.scores.shape)]))
+    assert (probabilities < 0.5).all()
+    G = numpy.random.default_rng(3).normal(size=out.scores.shape).astype("float32")
+    backprop(SpanScores(G, out.mask, out.layout))
+    expected = numpy.where(out.mask, G, 0).sum(axis=(0, 2, 3))
+    numpy.testing.assert_allclose(head.get_grad("b_score"), expected, rtol=1e-5)

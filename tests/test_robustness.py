@@ -335,6 +335,7 @@ def dense_reference(head, X):
     if head.attrs["efficient"]:
         bias = P @ head.get_param("W_bias").astype("float64").T + head.get_param("b_bias")
         out += bias[:, :nO].T[:, :, None] + bias[:, nO:].T[:, None, :]
+    out += head.get_param("b_score").astype("float64")[:, None, None]
     return out
 
 
