@@ -33,11 +33,9 @@ class Candidates:
             *(numpy.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS)
         )
 
-    def select(self, keep: numpy.ndarray) -> "Candidates":
+    def select(self, keep) -> "Candidates":
+        """The candidates at `keep` (a mask, an index array or a slice)."""
         return Candidates(*(getattr(self, f)[keep] for f in _FIELDS))
-
-    def for_doc(self, i: int) -> "Candidates":
-        return self.select(self.doc == i)
 
     def __len__(self) -> int:
         return int(self.doc.shape[0])

@@ -265,10 +265,15 @@ class GlobalPointerNER(TrainablePipe):
         docs (Iterable[Doc]): the docs, in the order given to `predict`.
         candidates (Candidates): the output of `predict`.
         """
+        docs = list(docs)
         labels = [self.vocab.strings.add(label) for label in self.labels]
+        # Sort once by (doc, start, end, label); each doc's spans are then a slice.
+        ordered = candidates.select(
+            numpy.lexsort((candidates.label, candidates.end, candidates.start, candidates.doc))
+        )
+        bounds = numpy.searchsorted(ordered.doc, numpy.arange(len(docs) + 1))
         for i, doc in enumerate(docs):
-            found = candidates.for_doc(i)
-            found = found.select(numpy.lexsort((found.label, found.end, found.start)))
+            found = ordered.select(slice(bounds[i], bounds[i + 1]))
             spans = [
                 Span(doc, int(s), int(e), label=labels[int(lab)])
                 for s, e, lab in zip(found.start, found.end, found.label)
