@@ -19,7 +19,7 @@ import typer
 
 PROJECT = Path(__file__).resolve().parent.parent
 STYLE = {"gp": ("tab:red", "-"), "egp": ("tab:orange", "-"), "gp_norope": ("tab:pink", "--"),
-         "ner": ("tab:blue", "-"), "spancat": ("tab:green", "-")}
+         "ner": ("tab:blue", "-"), "spancat": ("tab:green", "-"), "gp_spacy_attrs": ("tab:brown", ":")}
 
 
 def _curve(recs, dev_words):
@@ -58,7 +58,7 @@ def main(
     for col, d in enumerate(results):
         dev_words = d.get("dev_words", 0)
         for name, e in d["variants"].items():
-            log = bench_dir / "runs" / d["corpus"] / name / "train_log.jsonl"
+            log = bench_dir / "runs" / d.get("key", d["corpus"]) / name / "train_log.jsonl"
             if log.exists():
                 recs = [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
             else:
@@ -70,8 +70,8 @@ def main(
             lab = f"{e.get('label', name)} ({e.get('steps')} steps)"
             axes[0][col].plot(wall, f, ls, color=color, marker=".", label=lab)
             axes[1][col].plot(train, f, ls, color=color, marker=".", label=lab)
-        axes[0][col].set_title(f"{d['corpus']}: dev F vs wall clock (dev evals included)")
-        axes[1][col].set_title(f"{d['corpus']}: dev F vs training time (dev evals excluded)")
+        axes[0][col].set_title(f"{d.get('key', d['corpus'])}: dev F vs wall clock (dev evals included)")
+        axes[1][col].set_title(f"{d.get('key', d['corpus'])}: dev F vs training time (dev evals excluded)")
         for row in (0, 1):
             ax = axes[row][col]
             ax.set_xlabel("seconds")
