@@ -455,29 +455,38 @@ class GlobalPointerNER(TrainablePipe):
         if labels is not None:
             for label in labels:
                 self.add_label(label)
-        longest = self._scan_gold(get_examples(), add_labels=labels is None)
+        # A span can only be too long for a cap set in the config: a cap learned
+        # from this data is at least twice its longest span.
+        fixed_cap = self.cfg["max_length"] or self._model_max_length
+        longest = self._scan_gold(get_examples(), add_labels=labels is None, limit=fixed_cap)
         self._require_labels()
         if longest:
             self.cfg["learned_max_length"] = max(MIN_LEARNED_MAX_LENGTH, 2 * longest)
         self._sync_max_length()
-        self._warn_too_long(get_examples())
         head = self._head
         if head.has_dim("nO") is None:
             head.set_dim("nO", len(self.labels))
         sample = [eg.x for eg in islice(get_examples(), 10)]
         self.model.initialize(X=sample)
 
-    def _scan_gold(self, examples: Iterable[Example], add_labels: bool) -> int:
-        """Collect labels (optionally), warn about gold spans that do not align
-        with the tokenization, and return the longest aligned span in tokens."""
+    def _scan_gold(
+        self, examples: Iterable[Example], add_labels: bool, limit: Optional[int]
+    ) -> int:
+        """Collect labels (optionally), warn once about gold spans that do not
+        align with the tokenization and once about spans longer than `limit`,
+        and return the longest aligned span in tokens."""
         longest = 0
         n_missing, n_docs, first = 0, 0, None
+        n_long, first_long = 0, None
         for eg in examples:
             aligned, missing = self._aligned_gold(eg)
             for span in aligned:
                 if add_labels:
                     self.add_label(span.label_)
                 longest = max(longest, len(span))
+                if limit is not None and len(span) > limit:
+                    n_long += 1
+                    first_long = first_long or (span, eg.reference)
             if missing:
                 n_missing += len(missing)
                 n_docs += 1
@@ -490,25 +499,15 @@ class GlobalPointerNER(TrainablePipe):
                     label=span.label_, doc=_doc_preview(doc),
                 )
             )
-        return longest
-
-    def _warn_too_long(self, examples: Iterable[Example]) -> None:
-        """Warn once about gold spans longer than the spans the pipe scores."""
-        limit = self.max_length
-        count, first = 0, None
-        for eg in examples:
-            for span in self._aligned_gold(eg)[0]:
-                if len(span) > limit:
-                    count += 1
-                    first = first or (span, eg.reference)
-        if first is not None:
-            span, doc = first
+        if first_long is not None:
+            span, doc = first_long
             warnings.warn(
                 Warnings.GPW002.format(
-                    name=self.name, count=count, max_length=limit, span=span.text,
+                    name=self.name, count=n_long, max_length=limit, span=span.text,
                     label=span.label_, length=len(span), doc=_doc_preview(doc),
                 )
             )
+        return longest
 
     # ------------------------------------------------------------------ helpers
 
