@@ -1,5 +1,6 @@
 """The trainable `globalpointer_ner` pipe."""
 import warnings
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -17,6 +18,7 @@ from thinc.api import Config, Model, set_dropout_rate
 from .decoding import Candidates, greedy_non_overlapping, predict_windowed
 from .errors import Errors, Warnings
 from .loss import multilabel_categorical_crossentropy
+from .models.layout import block_geometry
 from .models.types import GPModelT, SpanScores
 from .scorer import globalpointer_score  # noqa: F401 (registers the scorer)
 
@@ -253,10 +255,8 @@ class GlobalPointerNER(TrainablePipe):
     def _predict_batch_tokens(self) -> int:
         """Tokens per call of the head in `predict`: PREDICT_BATCH_TOKENS, or
         fewer so that the score tensor stays near PREDICT_BATCH_SCORES entries."""
-        max_length = self.max_length
-        C = max(1, min(int(self._head.attrs["block_size"]), max_length))
-        key_width = C * (1 + -(-(max_length - 1) // C))
-        per_token = max(1, len(self.labels)) * key_width
+        C, n_key_blocks = block_geometry(self.max_length, int(self._head.attrs["block_size"]))
+        per_token = max(1, len(self.labels)) * C * n_key_blocks
         return max(1, min(PREDICT_BATCH_TOKENS, PREDICT_BATCH_SCORES // per_token))
 
     def set_annotations(self, docs: Iterable[Doc], candidates: Candidates) -> None:
@@ -525,15 +525,7 @@ class GlobalPointerNER(TrainablePipe):
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
         """Load the pipe from a bytestring. RETURNS (GlobalPointerNER): self."""
-        try:
-            super().from_bytes(bytes_data, exclude=exclude)
-        except (ValueError, KeyError, TypeError, IndexError) as err:
-            raise ValueError(
-                Errors.GP007.format(name=self.name, path="<bytes>", reason=_describe(err))
-            ) from err
-        self._check_loaded("<bytes>")
-        self._sync_max_length()
-        return self
+        return self._load(partial(super().from_bytes, bytes_data, exclude=exclude), "<bytes>")
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()):
         """Load the pipe from a directory. RETURNS (GlobalPointerNER): self."""
@@ -543,26 +535,27 @@ class GlobalPointerNER(TrainablePipe):
                 raise ValueError(
                     Errors.GP007.format(name=self.name, path=path, reason=f"'{part}' is missing")
                 )
+        return self._load(partial(super().from_disk, path, exclude=exclude), path)
+
+    def _load(self, load: Callable[[], Any], source) -> "GlobalPointerNER":
+        """Run one of TrainablePipe's loaders, turning its failures into GP007,
+        check that labels and weights belong together (e.g. not a 'cfg' from
+        another training run), and give the head its span-length cap."""
         try:
-            super().from_disk(path, exclude=exclude)
+            load()
         except (ValueError, KeyError, TypeError, IndexError) as err:
             raise ValueError(
-                Errors.GP007.format(name=self.name, path=path, reason=_describe(err))
+                Errors.GP007.format(name=self.name, path=source, reason=_describe(err))
             ) from err
-        self._check_loaded(path)
-        self._sync_max_length()
-        return self
-
-    def _check_loaded(self, path) -> None:
-        """Raise GP007 if the loaded labels and weights do not belong together
-        (e.g. a 'cfg' from another training run)."""
         head = self._head
         if head.has_dim("nO") is True and head.get_dim("nO") != len(self.labels):
             reason = (
                 f"'cfg' lists {len(self.labels)} label(s) but the weights in "
                 f"'model' score {head.get_dim('nO')}"
             )
-            raise ValueError(Errors.GP007.format(name=self.name, path=path, reason=reason))
+            raise ValueError(Errors.GP007.format(name=self.name, path=source, reason=reason))
+        self._sync_max_length()
+        return self
 
 
 def _doc_preview(doc: Doc, n_chars: int = 40) -> str:

@@ -115,6 +115,14 @@ class BlockLayout:
         return numpy.where(inside, rows, self.n_tokens).astype("int64")
 
 
+def block_geometry(span_cap: int, block_size: int) -> Tuple[int, int]:
+    """The block size C for spans of up to `span_cap` tokens, and how many
+    blocks of keys a block of span starts needs to reach them (before the cap
+    by the longest doc that `make_layout` applies)."""
+    C = max(1, min(block_size, span_cap))
+    return C, 1 + -(-(span_cap - 1) // C)
+
+
 def make_layout(
     lengths: Sequence[int],
     max_length: Optional[int],
@@ -131,12 +139,12 @@ def make_layout(
     longest_doc = int(lens.max()) if lens.size else 0
     span_cap = longest_doc if max_length is None else min(max_length, longest_doc)
     span_cap = max(span_cap, 1)
-    C = max(1, min(block_size, span_cap))
+    C, n_key_blocks = block_geometry(span_cap, block_size)
     blocks_per_doc = -(-lens // C)  # ceil division; 0 for empty docs
     most_blocks = int(blocks_per_doc.max()) if lens.size else 0
     # Blocks of keys needed after the query block to reach span_cap tokens,
     # but never more than the longest doc has.
-    extra = min(-(-(span_cap - 1) // C), max(most_blocks - 1, 0))
+    extra = min(n_key_blocks - 1, max(most_blocks - 1, 0))
     n_blocks = int(blocks_per_doc.sum())
     block_doc = numpy.repeat(numpy.arange(lens.size), blocks_per_doc)
     doc_first_block = numpy.cumsum(blocks_per_doc) - blocks_per_doc
