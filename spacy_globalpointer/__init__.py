@@ -1,7 +1,9 @@
 """GlobalPointer named-entity recognition for spaCy: nested and flat entities
 from one trainable pipe, `globalpointer_ner`."""
+from .answer_scorer import make_answer_scorer
 from .models import build_efficient_globalpointer_model, build_globalpointer_model
 from .pipeline import GlobalPointerNER, make_globalpointer_ner
+from .question_docs import context_bounds, make_question_doc
 from .scorer import make_globalpointer_scorer
 
 __version__ = "0.1.0"
@@ -10,6 +12,9 @@ __all__ = [
     "GlobalPointerNER",
     "build_efficient_globalpointer_model",
     "build_globalpointer_model",
+    "context_bounds",
+    "make_answer_scorer",
     "make_globalpointer_ner",
     "make_globalpointer_scorer",
+    "make_question_doc",
 ]

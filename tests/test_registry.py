@@ -15,6 +15,7 @@ REGISTRIES = {
     "spacy_factories": "factories",
     "spacy_architectures": "architectures",
     "spacy_scorers": "scorers",
+    "thinc_losses": "losses",
 }
 
 
