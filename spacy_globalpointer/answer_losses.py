@@ -27,6 +27,7 @@ Every loss is a registered function (`registry.losses`) returning a callable
 `loss(ops, span_scores, targets) -> (loss per (doc, type), d_scores)`.
 """
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Tuple
 
 import numpy
@@ -97,15 +98,10 @@ def make_answer_targets(
     RETURNS (AnswerTargets): the targets.
     """
     layout = span_scores.layout
-    n_blocks, _, C, K = span_scores.scores.shape
+    _, _, C, K = span_scores.scores.shape
     context = numpy.asarray(context, dtype="int64").reshape(-1, 2)
     gold = numpy.asarray(gold, dtype="int64").reshape(context.shape[0], -1, 2)
-    block, row, col = numpy.broadcast_arrays(
-        numpy.arange(n_blocks)[:, None, None],
-        numpy.arange(C)[None, :, None],
-        numpy.arange(K)[None, None, :],
-    )
-    doc, start, end = numpy.broadcast_arrays(*layout.locate(block, row, col))
+    doc, start, end = span_positions(span_scores)
     in_context = (start >= context[doc, 0]) & (end <= context[doc, 1])
     gold_start, gold_end = gold[..., 0], gold[..., 1]
     has_gold = gold_start != NO_GOLD
@@ -129,6 +125,18 @@ def make_answer_targets(
         gold_position=numpy.where(ok, flat, NO_GOLD).reshape(gold_start.shape),
         blocks_per_doc=numpy.asarray(layout.blocks_per_doc, dtype="int64"),
     )
+
+
+def span_positions(span_scores: SpanScores) -> Tuple[numpy.ndarray, ...]:
+    """(doc, start, end) of every position of the scores, end exclusive, as
+    numpy arrays of shape (n_blocks, C, K) (CPU metadata from `layout.locate`)."""
+    n_blocks, _, C, K = span_scores.scores.shape
+    block, row, col = numpy.broadcast_arrays(
+        numpy.arange(n_blocks)[:, None, None],
+        numpy.arange(C)[None, :, None],
+        numpy.arange(K)[None, None, :],
+    )
+    return tuple(numpy.broadcast_arrays(*span_scores.layout.locate(block, row, col)))
 
 
 # ---------------------------------------------------------------------------
@@ -224,6 +232,7 @@ def expected_f1_loss(
     targets: AnswerTargets,
     *,
     entropy_weight: float = 0.0,
+    crossentropy_weight: float = 0.0,
 ) -> Tuple[Floats2d, Floats4d]:
     """Expected F1 with an entropy term, the write-up's F1-optimising loss:
 
@@ -243,6 +252,8 @@ def expected_f1_loss(
     targets (AnswerTargets): the gold answers.
     entropy_weight (float): lambda. Positive values reward spread-out
         probabilities (an entropy bonus), 0 optimises expected F1 alone.
+    crossentropy_weight (float): weight of the span softmax cross-entropy
+        added to the loss (a mixed objective; 0 for the write-up's loss).
     RETURNS (Tuple[Floats2d, Floats4d]): the loss per (doc, type), and the
         gradient of the summed loss w.r.t. the scores (in their dtype).
     """
@@ -264,7 +275,12 @@ def expected_f1_loss(
     grad *= _per_block(ops, has_gold, blocks, n_labels)
     loss = -expected + entropy_weight * neg_entropy
     loss *= xp.asarray(has_gold, dtype=loss.dtype)
-    return loss, grad.reshape(shape).astype(span_scores.scores.dtype, copy=False)
+    grad = grad.reshape(shape)
+    if crossentropy_weight:
+        ce_loss, ce_grad = span_softmax_crossentropy(ops, span_scores, targets)
+        loss += crossentropy_weight * ce_loss
+        grad += crossentropy_weight * ce_grad.astype(grad.dtype, copy=False)
+    return loss, grad.astype(span_scores.scores.dtype, copy=False)
 
 
 def multilabel_answer_loss(
@@ -324,23 +340,26 @@ def make_span_softmax_loss() -> AnswerLossT:
 
 
 @registry.losses("spacy-globalpointer.ExpectedF1Loss.v1")
-def make_expected_f1_loss(entropy_weight: float = 0.0) -> AnswerLossT:
+def make_expected_f1_loss(
+    entropy_weight: float = 0.0, crossentropy_weight: float = 0.0
+) -> AnswerLossT:
     """Registered factory of the expected-F1 loss.
 
     entropy_weight (float): the write-up's lambda, the weight of
         sum p log p (>= 0).
+    crossentropy_weight (float): weight of an added span softmax
+        cross-entropy (>= 0; 0 is the write-up's loss).
     RETURNS (Callable): the loss.
     """
-    if entropy_weight < 0:
-        raise ValueError(
-            f"ExpectedF1Loss: `entropy_weight` (lambda) must be >= 0, got {entropy_weight!r}."
-        )
-    weight = float(entropy_weight)
-
-    def expected_f1(ops, span_scores, targets):
-        return expected_f1_loss(ops, span_scores, targets, entropy_weight=weight)
-
-    return expected_f1
+    for name, value in (("entropy_weight", entropy_weight), ("crossentropy_weight", crossentropy_weight)):
+        if value < 0:
+            raise ValueError(f"ExpectedF1Loss: `{name}` must be >= 0, got {value!r}.")
+    # A partial of a module-level function, so the pipe stays picklable.
+    return partial(
+        expected_f1_loss,
+        entropy_weight=float(entropy_weight),
+        crossentropy_weight=float(crossentropy_weight),
+    )
 
 
 @registry.losses("spacy-globalpointer.MultiLabelAnswerLoss.v1")

@@ -20,6 +20,7 @@ other characters. This differs from NLTK only for English contractions
 ("don't") and a few abbreviations, i.e. only in answers with English text.
 """
 import re
+from functools import partial
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from spacy.training import Example
@@ -116,9 +117,11 @@ def answer_score(
     labels (Optional[Sequence[str]]): the types (the pipe passes its labels);
         if None, the types found in the gold.
     answers_key (str): the key of `doc.user_data` holding the answer strings.
-    RETURNS (Dict[str, Any]): `{key}_f1`, `{key}_em` (fractions, averaged over
-        (doc, type) pairs, None when none was scored) and `{key}_per_type`
-        ({label: {"f1", "em", "n"}}). Other keyword arguments are ignored.
+    RETURNS (Dict[str, Any]): `answer_f1`, `answer_em` (fractions, averaged
+        over (doc, type) pairs, None when none was scored) and
+        `answer_per_type` ({label: {"f1", "em", "n"}}). The names do not
+        depend on `spans_key`, so `[training.score_weights]` stays valid when
+        it changes. Other keyword arguments are ignored.
     """
     totals: Dict[str, List[float]] = {}
     for eg in examples:
@@ -146,9 +149,9 @@ def answer_score(
         for label, (f1, em, count) in sorted(totals.items())
     }
     return {
-        f"{spans_key}_f1": sum(t[0] for t in totals.values()) / n if n else None,
-        f"{spans_key}_em": sum(t[1] for t in totals.values()) / n if n else None,
-        f"{spans_key}_per_type": per_type,
+        "answer_f1": sum(t[0] for t in totals.values()) / n if n else None,
+        "answer_em": sum(t[1] for t in totals.values()) / n if n else None,
+        "answer_per_type": per_type,
     }
 
 
@@ -178,9 +181,5 @@ def make_answer_scorer(answers_key: str = DEFAULT_ANSWERS_KEY) -> Callable[..., 
         gold answer strings (all annotators'); gold spans are used where absent.
     RETURNS (Callable): the scorer.
     """
-
-    def score_answers(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
-        kwargs.setdefault("answers_key", answers_key)
-        return answer_score(examples, **kwargs)
-
-    return score_answers
+    # A partial of a module-level function, so the pipe stays picklable.
+    return partial(answer_score, answers_key=answers_key)

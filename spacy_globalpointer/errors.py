@@ -26,6 +26,16 @@ class Warnings(metaclass=ErrorsWithCodes):
         "spans. Keep the nested gold in `doc.spans[\"{spans_key}\"]` and set "
         "`annotate_ents = false` to learn nested spans."
     )
+    # Codes from 20 on: single-answer extraction (globalpointer_extractor).
+    GPW020 = (
+        "Component '{name}': {count} of {total} gold answer(s) are not among the "
+        "spans the component scores ({too_long} longer than `max_length` = "
+        "{max_length} tokens, {outside} outside the doc's context region) and "
+        "{misaligned} do not align with the tokenization. The softmax losses "
+        "cannot learn them and they cannot be predicted. First example: "
+        "'{span}' ({label}) in doc '{doc}'. Raise `max_length` in the "
+        "component's config, or check the context span group / separator."
+    )
 
 
 class Errors(metaclass=ErrorsWithCodes):
@@ -65,4 +75,31 @@ class Errors(metaclass=ErrorsWithCodes):
     GP008 = (
         "Component '{name}': the gold span {span!r} in doc '{doc}' is "
         "{problem}. Gold spans must lie inside the doc and have start < end."
+    )
+    # Codes from 20 on: single-answer extraction (globalpointer_extractor).
+    GP020 = (
+        "Component '{name}' extracts at most one answer per type and doc, but "
+        "doc '{doc}' has {count} gold spans of type '{label}' in "
+        "`doc.spans[\"{spans_key}\"]`: {spans}. Keep one (e.g. the first "
+        "annotator's) and put all answer strings in `doc.user_data[\"answers\"]` "
+        "for the scorer, or use `globalpointer_ner` for several spans per type."
+    )
+    GP021 = (
+        "Component '{name}': `doc.spans[\"{context_key}\"]` marks where answers "
+        "may lie and must hold one span, but doc '{doc}' has {count}. Put the "
+        "whole context in one span (see `make_question_doc`)."
+    )
+    GP022 = (
+        "Component '{name}': `threshold` must be a probability between 0 and 1 "
+        "(0: always answer, 1: never), got {value!r}."
+    )
+    GP023 = (
+        "make_question_doc: the question {question!r} contains the separator "
+        "{separator!r}. Choose another `separator` (and set the same one as "
+        "the component's `separator`)."
+    )
+    GP024 = (
+        "make_question_doc: the answer {answer!r} ({label}, characters "
+        "{start}..{end} of the context) does not start and end on token "
+        "boundaries of the tokenizer, or lies outside the context."
     )

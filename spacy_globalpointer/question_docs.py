@@ -15,8 +15,12 @@ found (in this order) from
 """
 from typing import Dict, Optional, Tuple
 
+import numpy
+from spacy.attrs import IDX
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+
+from .errors import Errors
 
 DEFAULT_SEPARATOR = "[SEP]"
 DEFAULT_CONTEXT_KEY = "context"
@@ -52,10 +56,7 @@ def make_question_doc(
         and, if given, `doc.spans[spans_key]` the answers.
     """
     if separator and separator in question:
-        raise ValueError(
-            f"make_question_doc: the question contains the separator {separator!r}; "
-            "choose another `separator` (and set it on the pipe)."
-        )
+        raise ValueError(Errors.GP023.format(question=question, separator=separator))
     prefix = f"{question} {separator} " if separator else f"{question} "
     doc = nlp.make_doc(prefix + context)
     offset = len(prefix)
@@ -67,9 +68,9 @@ def make_question_doc(
             span = doc.char_span(offset + start, offset + end, label=label) if inside else None
             if span is None:
                 raise ValueError(
-                    f"make_question_doc: the answer {context[start:end]!r} ({label}, "
-                    f"characters {start}..{end} of the context) does not start and "
-                    "end on token boundaries, or lies outside the context."
+                    Errors.GP024.format(
+                        answer=context[start:end], label=label, start=start, end=end
+                    )
                 )
             spans.append(span)
         doc.spans[spans_key] = spans
@@ -77,23 +78,28 @@ def make_question_doc(
 
 
 def context_bounds(
-    doc: Doc, context_key: str = DEFAULT_CONTEXT_KEY, separator: Optional[str] = DEFAULT_SEPARATOR
+    doc: Doc,
+    context_key: str = DEFAULT_CONTEXT_KEY,
+    separator: Optional[str] = DEFAULT_SEPARATOR,
+    name: str = "globalpointer_extractor",
 ) -> Tuple[int, int]:
     """The token [start, end) of the doc's context region (see the module
     docstring for how it is found). A span group with more than one span
-    raises ValueError; an empty one means no context (no answer possible).
+    raises GP021; an empty one means no context (no answer possible).
 
     doc (Doc): the doc.
     context_key (str): the span group that marks the context.
     separator (Optional[str]): the separator string, or None to not look for one.
+    name (str): the component asking, for the error message.
     RETURNS (Tuple[int, int]): the context's first token and end (exclusive).
     """
     group = doc.spans.get(context_key)
     if group is not None:
         if len(group) > 1:
             raise ValueError(
-                f"doc.spans['{context_key}'] must hold one span (the context), "
-                f"found {len(group)} in doc '{doc.text[:40]}'."
+                Errors.GP021.format(
+                    name=name, context_key=context_key, doc=doc.text[:40], count=len(group)
+                )
             )
         return (group[0].start, group[0].end) if len(group) else (0, 0)
     if separator:
@@ -107,7 +113,6 @@ def context_bounds(
 def _tokens_after(doc: Doc, char: int) -> Optional[Span]:
     """The span of every token that starts at or after character `char`
     (None if there is none)."""
-    for token in doc:
-        if token.idx >= char:
-            return doc[token.i :]
-    return None
+    starts = doc.to_array(IDX)
+    first = int(numpy.searchsorted(starts, char, side="left"))
+    return doc[first:] if first < len(doc) else None

@@ -118,6 +118,10 @@ def test_losses_match_brute_force(seed, entropy_weight):
     assert (ce[~reachable] == 0).all()
     ef1, _ = expected_f1_loss(OPS, span_scores, targets, entropy_weight=entropy_weight)
     numpy.testing.assert_allclose(ef1, want_ef1, rtol=1e-10, atol=1e-12)
+    mixed, _ = expected_f1_loss(
+        OPS, span_scores, targets, entropy_weight=entropy_weight, crossentropy_weight=2.0
+    )
+    numpy.testing.assert_allclose(mixed, want_ef1 + 2 * numpy.nan_to_num(want_ce), rtol=1e-10, atol=1e-12)
     # The gold span of doc 3 (7 tokens) is longer than MAX_LENGTH: not
     # learnable by the softmax CE, but overlapping spans earn expected F1.
     assert ce[3, 0] == 0 and ef1[3, 0] < 0
@@ -127,6 +131,7 @@ LOSSES = {
     "softmax": span_softmax_crossentropy,
     "expected_f1": make_expected_f1_loss(0.0),
     "expected_f1_entropy": make_expected_f1_loss(0.2),
+    "expected_f1_mixed": make_expected_f1_loss(0.1, crossentropy_weight=0.5),
     "multilabel": multilabel_answer_loss,
 }
 
@@ -162,6 +167,15 @@ def test_docs_without_gold_add_no_softmax_loss(name):
     no_answer = grad[block_doc == 2][:, 1]
     assert (loss[2, 1] != 0) == (name == "multilabel")
     assert (no_answer != 0).any() == (name == "multilabel")
+
+
+def test_mixed_loss_learns_unreachable_gold_only_through_expected_f1():
+    """Doc 3's answer is too long to be scored: the cross-entropy part adds
+    nothing there, the expected-F1 part does."""
+    span_scores, targets = make_problem(seed=8)
+    pure, _ = expected_f1_loss(OPS, span_scores, targets)
+    mixed, _ = expected_f1_loss(OPS, span_scores, targets, crossentropy_weight=1.0)
+    assert mixed[3, 0] == pure[3, 0] and mixed[0, 0] > pure[0, 0]
 
 
 def test_multilabel_answer_loss_is_the_ner_loss_on_the_answer():
@@ -219,3 +233,5 @@ def test_expected_f1_rewards_overlap_and_entropy_weight_is_checked():
     assert grad[b[0], 0, r[0], c[0]] > 0
     with pytest.raises(ValueError, match="entropy_weight"):
         make_expected_f1_loss(-0.1)
+    with pytest.raises(ValueError, match="crossentropy_weight"):
+        make_expected_f1_loss(0.1, crossentropy_weight=-1)

@@ -26,14 +26,16 @@ def write_corpus(path: Path, data, ents: bool) -> Path:
 
 def test_configs_exist():
     names = {p.name for p in CONFIGS}
-    assert {"globalpointer_tok2vec.cfg", "globalpointer_trf.cfg"} <= names
+    assert {
+        "globalpointer_tok2vec.cfg", "globalpointer_trf.cfg", "globalpointer_extractor_tok2vec.cfg"
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_loads_and_validates(path):
     config = load_config(path)
     nlp = load_model_from_config(config, auto_fill=False, validate=True)
-    assert "globalpointer_ner" in nlp.pipe_names
+    assert {"globalpointer_ner", "globalpointer_extractor"} & set(nlp.pipe_names)
     assert config["nlp"]["lang"] == "zh"
 
 
@@ -83,3 +85,43 @@ def test_transformer_config_trains_with_tiny_bert(tmp_path, tiny_bert):
     doc = nlp("北京大学在北京")
     assert SPANS_KEY in doc.spans
     assert doc._.trf_data is not None
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        ["--vars.loss", "spacy-globalpointer.SpanSoftmaxLoss.v1"],
+        ["--vars.loss", "spacy-globalpointer.ExpectedF1Loss.v1",
+         "--components.globalpointer_extractor.loss.entropy_weight", "0.1"],
+        ["--vars.loss", "spacy-globalpointer.MultiLabelAnswerLoss.v1"],
+    ],
+    ids=["softmax", "expected_f1", "multilabel"],
+)
+def test_extractor_config_trains(tmp_path, loss):
+    """The single-answer config trains from question docs in a DocBin: the
+    corpus reader re-tokenizes them, so the context comes from the reference
+    in training and from the separator at evaluation."""
+    from spacy.cli._util import parse_config_overrides
+    from spacy_globalpointer import make_question_doc
+
+    nlp = spacy.blank("zh")
+    data = [("谁发明了电话？", "贝尔发明了电话。", (0, 2)), ("北京在哪里？", "北京位于华北平原。", (4, 8))]
+    docs = []
+    for question, context, answer in data:
+        doc = make_question_doc(nlp, question, context, answers={"ANSWER": answer})
+        doc.user_data["answers"] = {"ANSWER": [context[answer[0]:answer[1]]]}
+        docs.append(doc)
+    corpus = tmp_path / "train.spacy"
+    DocBin(docs=docs * 4, store_user_data=True).to_disk(corpus)
+    overrides = parse_config_overrides(loss)
+    overrides.update({
+        "paths.train": str(corpus), "paths.dev": str(corpus),
+        "training.max_steps": 6, "training.eval_frequency": 3,
+    })
+    spacy_train(CONFIG_DIR / "globalpointer_extractor_tok2vec.cfg", tmp_path / "out", overrides=overrides)
+    trained = spacy.load(tmp_path / "out" / "model-best")
+    assert trained.pipe_names == ["tok2vec", "globalpointer_extractor"]
+    assert {"answer_f1", "answer_em"} <= set(trained.meta["performance"])
+    doc = trained(make_question_doc(trained, "谁发明了电话？", "贝尔发明了电话。"))
+    (span,) = doc.spans["answer"]
+    assert span.start >= 12  # in the context, not in the question

@@ -29,6 +29,17 @@ CMEEE_RECORDS = [
     ]},
 ]
 
+CMRC_ARTICLES = [
+    {"id": "DEV_0", "title": "电话", "paragraphs": [{"id": "DEV_0", "context": "贝尔发明了电话。", "qas": [
+        {"id": "DEV_0_QUERY_0", "question": "谁发明了电话？",
+         "answers": [{"text": "贝尔", "answer_start": 0}, {"text": "贝尔", "answer_start": 0}]},
+    ]}]},
+    {"id": "DEV_1", "title": "北京", "paragraphs": [{"id": "DEV_1", "context": "北京位于华北平原的北部。", "qas": [
+        {"id": "DEV_1_QUERY_0", "question": "北京在哪里？",
+         "answers": [{"text": "华北平原", "answer_start": 3}]},  # wrong offset: relocated
+    ]}]},
+]
+
 
 @pytest.fixture
 def project_copy(tmp_path):
@@ -51,6 +62,14 @@ def project_copy(tmp_path):
     (data / "cmeee_v2").mkdir()
     records = json.dumps(CMEEE_RECORDS * 10, ensure_ascii=False, indent=2)
     (data / "cmeee_v2" / "CMeEE-V2_dev.json").write_text(records, encoding="utf8")
+    (data / "cmrc2018").mkdir()
+    for name, articles in (("dev", CMRC_ARTICLES * 5), ("trial", CMRC_ARTICLES)):
+        squad = {"version": "v1.0", "data": [
+            dict(a, id=f"{a['id']}_{i}") for i, a in enumerate(articles)
+        ]}
+        (data / "cmrc2018" / f"cmrc2018_{name}.json").write_text(
+            json.dumps(squad, ensure_ascii=False), encoding="utf8"
+        )
     return root, data
 
 
@@ -60,6 +79,8 @@ def run(root: Path, data: Path, workflow: str) -> None:
         "vars.max_steps": 4,
         "vars.eval_frequency": 2,
         "vars.vis_limit": 3,
+        "vars.cmrc_max_steps": 4,
+        "vars.cmrc_batch_words": 200,
     }
     project_run(root, workflow, overrides=overrides, capture=True)
 
@@ -88,6 +109,19 @@ def test_project_workflow_nested(project_copy):
     nlp = spacy.load(model)
     assert nlp.get_pipe("globalpointer_ner").cfg["annotate_ents"] is False
     assert (root / "visualize" / "cmeee_v2.html").exists()
+
+
+def test_project_workflow_cmrc(project_copy):
+    root, data = project_copy
+    run(root, data, "cmrc")
+    report = json.loads((root / "corpus" / "cmrc2018" / "report.json").read_text(encoding="utf8"))
+    assert report["files"]["dev"]["relocated"] == 5
+    nlp = spacy.load(root / "training" / "cmrc2018" / "globalpointer_extractor_tok2vec" / "model-best")
+    assert nlp.pipe_names == ["tok2vec", "globalpointer_extractor"]
+    for split in ("test", "trial"):
+        path = root / "metrics" / f"cmrc2018_{split}_globalpointer_extractor_tok2vec.json"
+        scores = json.loads(path.read_text(encoding="utf8"))
+        assert 0.0 <= scores["answer_f1"] <= 1.0 and 0.0 <= scores["answer_em"] <= 1.0
 
 
 def _wheel_requirements(wheel: Path) -> str:

@@ -1,0 +1,178 @@
+"""Loss comparison for `globalpointer_extractor` on CMRC 2018.
+
+Every variant (a training loss) is trained with the same config
+(configs/globalpointer_extractor_tok2vec.cfg: tok2vec, batches, optimizer,
+steps, no early stopping) for each seed, one run at a time, as subprocesses
+with OMP/BLAS threads = 1. Then each run's model-best (best dev answer F1) is
+evaluated with `spacy evaluate` on the held-out test split and on trial
+(official CMRC 2018 F1/EM against all answers of a question).
+
+    python scripts/benchmark_cmrc.py run --corpus-dir corpus/cmrc2018 --steps 1000 --seeds 0,1,2
+    python scripts/benchmark_cmrc.py report
+
+`run` saves benchmarks/cmrc.json after every run and skips runs already in
+it with the same settings, so an interrupted benchmark resumes; `report`
+writes benchmarks/CMRC.md from it.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+import sys
+from pathlib import Path
+from typing import List
+
+import typer
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from benchmark import PROJECT, ROOT, _git, _machine, _rel, _run_measured, _versions  # noqa: E402
+
+CONFIG = ROOT / "configs" / "globalpointer_extractor_tok2vec.cfg"
+COMPONENT = "globalpointer_extractor"
+LOSS = f"--components.{COMPONENT}.loss"
+VARIANTS = {
+    "multilabel": {
+        "label": "multi-label CE (top-1 span)",
+        "overrides": ["--vars.loss", "spacy-globalpointer.MultiLabelAnswerLoss.v1"],
+    },
+    "softmax": {
+        "label": "softmax CE",
+        "overrides": ["--vars.loss", "spacy-globalpointer.SpanSoftmaxLoss.v1"],
+    },
+    "ef1_0.01": {
+        "label": "expected F1, lambda 0.01",
+        "overrides": ["--vars.loss", "spacy-globalpointer.ExpectedF1Loss.v1", f"{LOSS}.entropy_weight", "0.01"],
+    },
+    "ef1_0.1": {
+        "label": "expected F1, lambda 0.1",
+        "overrides": ["--vars.loss", "spacy-globalpointer.ExpectedF1Loss.v1", f"{LOSS}.entropy_weight", "0.1"],
+    },
+}
+TEST_SETS = ("test", "trial")
+RESULTS = PROJECT / "benchmarks" / "cmrc.json"
+REPORT = PROJECT / "benchmarks" / "CMRC.md"
+RUNS = PROJECT / "benchmarks" / "runs" / "cmrc"
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+def _call(cmd: List[str], log: Path) -> dict:
+    """Run cmd (cwd project/, 1 thread), output to log; RETURNS wall seconds
+    and peak RSS (benchmark._run_measured); raises if it fails."""
+    measured = _run_measured(cmd, log)
+    if measured["rc"] != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed (rc {measured['rc']}); see {log}")
+    return measured
+
+
+def train_command(corpus: Path, out: Path, variant: str, seed: int, settings: dict) -> List[str]:
+    return [
+        sys.executable, "-m", "spacy", "train", _rel(CONFIG), "--output", _rel(out),
+        "--paths.train", _rel(corpus / "train.spacy"), "--paths.dev", _rel(corpus / "dev.spacy"),
+        "--system.seed", str(seed), "--training.max_steps", str(settings["steps"]),
+        "--training.eval_frequency", str(settings["eval_frequency"]), "--training.patience", "0",
+        "--training.batcher.size", str(settings["batch_words"]),
+        *VARIANTS[variant]["overrides"],
+    ]
+
+
+def run_one(corpus: Path, variant: str, seed: int, settings: dict) -> dict:
+    """Train one (variant, seed) and evaluate its model-best on every test set."""
+    out = RUNS / variant / f"seed{seed}"
+    cmd = train_command(corpus, out, variant, seed, settings)
+    measured = _call(cmd, out / "train.log")
+    best = out / "model-best"
+    meta = json.loads((best / "meta.json").read_text(encoding="utf8"))
+    entry = {"train_wall_s": round(measured["wall_s"], 1),
+             "train_peak_rss_mib": round(measured["peak_rss_mib"]),
+             "command": shlex.join(cmd).replace(sys.executable, "python"),
+             "dev": {k: meta["performance"].get(k) for k in ("answer_f1", "answer_em")}}
+    for name in TEST_SETS:
+        metrics = out / f"{name}.json"
+        _call([sys.executable, "-m", "spacy", "evaluate", _rel(best), _rel(corpus / f"{name}.spacy"),
+               "--output", _rel(metrics)], out / f"evaluate_{name}.log")
+        scores = json.loads(metrics.read_text(encoding="utf8"))
+        entry[name] = {"answer_f1": scores["answer_f1"], "answer_em": scores["answer_em"]}
+    return entry
+
+
+@app.command()
+def run(
+    corpus_dir: Path = typer.Option(Path("corpus/cmrc2018"), help="Output of convert_cmrc.py"),
+    steps: int = typer.Option(1000, help="Training steps of every run"),
+    eval_frequency: int = typer.Option(200, help="Steps between dev evaluations (model-best)"),
+    batch_words: int = typer.Option(2000, help="Words per batch (spacy.batch_by_words)"),
+    seeds: str = typer.Option("0,1,2", help="Comma-separated seeds"),
+    variants: str = typer.Option(",".join(VARIANTS), help="Comma-separated variants"),
+) -> None:
+    """Train and evaluate every (variant, seed), one at a time."""
+    corpus = (PROJECT / corpus_dir).resolve()
+    settings = {"steps": steps, "eval_frequency": eval_frequency, "batch_words": batch_words}
+    result = json.loads(RESULTS.read_text(encoding="utf8")) if RESULTS.exists() else {}
+    if result.get("settings") != settings:
+        result = {"settings": settings, "runs": {}}
+    result.update({"config": _rel(CONFIG), "corpus": _rel(corpus), "versions": _versions(),
+                   "machine": _machine(), "git": _git()})
+    for variant in variants.split(","):
+        for seed in (int(s) for s in seeds.split(",")):
+            runs = result["runs"].setdefault(variant, {})
+            if str(seed) in runs:
+                typer.echo(f"{variant} seed {seed}: done, skipped")
+                continue
+            typer.echo(f"{variant} seed {seed}: training")
+            runs[str(seed)] = run_one(corpus, variant, seed, settings)
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(result, indent=2), encoding="utf8")
+            typer.echo(f"  {json.dumps(runs[str(seed)]['test'])}")
+
+
+def _summary(values: List[float]) -> str:
+    """Mean, std and range of fractions, as percentages."""
+    pct = [100 * v for v in values]
+    if len(pct) == 1:
+        return f"{pct[0]:.1f}"
+    return (f"{statistics.mean(pct):.1f} ± {statistics.stdev(pct):.1f} "
+            f"({min(pct):.1f}–{max(pct):.1f})")
+
+
+@app.command()
+def report() -> None:
+    """Write benchmarks/CMRC.md from benchmarks/cmrc.json."""
+    result = json.loads(RESULTS.read_text(encoding="utf8"))
+    s = result["settings"]
+    lines = [
+        "# CMRC 2018: the losses of `globalpointer_extractor` compared", "",
+        "Generated by `python scripts/benchmark_cmrc.py report` from `benchmarks/cmrc.json` "
+        "(per-run figures and commands are there).", "",
+        "## Setup", "",
+        f"- Config `{result['config']}`; every run: {s['steps']} steps, batches of {s['batch_words']} "
+        f"words, dev evaluation every {s['eval_frequency']} steps, `--training.patience 0`; the "
+        "reported model is each run's model-best (best dev answer F1). Only the loss differs.",
+        f"- Data `{result['corpus']}` (`scripts/convert_cmrc.py`, seed 0): CMRC 2018 dev split by "
+        "article 80/10/10 into train/dev/test; trial is a second test set with longer answers.",
+        "- Scores: official CMRC 2018 F1 and EM against all answers of a question, in %, "
+        "mean ± std over seeds (min–max).",
+        f"- Versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}; machine: "
+        f"{result['machine']['cpu']}, {result['machine']['cpu_count']} cores shared with other jobs, "
+        "1 thread per process, one run at a time.", "",
+        "| loss | seeds | dev F1 | test F1 | test EM | trial F1 | trial EM | train s/run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for variant, runs in result["runs"].items():
+        entries = [runs[k] for k in sorted(runs, key=int)]
+        cells = [_summary([e["dev"]["answer_f1"] for e in entries])]
+        for name in TEST_SETS:
+            for metric in ("answer_f1", "answer_em"):
+                cells.append(_summary([e[name][metric] for e in entries]))
+        wall = statistics.mean(e["train_wall_s"] for e in entries)
+        label = VARIANTS.get(variant, {}).get("label", variant)
+        lines.append(f"| {label} (`{variant}`) | {','.join(sorted(runs, key=int))} | "
+                     + " | ".join(cells) + f" | {wall:.0f} |")
+    REPORT.write_text("\n".join(lines) + "\n", encoding="utf8")
+    typer.echo(f"Wrote {REPORT}")
+
+
+if __name__ == "__main__":
+    app()

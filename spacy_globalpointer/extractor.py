@@ -1,0 +1,354 @@
+"""The trainable `globalpointer_extractor` pipe: single-answer extraction.
+
+Each doc has at most one answer per type: the answer to a question posed in
+the doc (reading comprehension, see `question_docs.py`), or a slot such as
+"the product name of this listing". Every span of the doc's context region is
+scored with GlobalPointer; the scores of a doc are normalised with a softmax
+over all its allowed spans (the GlobalPointer write-up's reading-comprehension
+form), the model is trained with one of the losses of `answer_losses.py`, and
+the answer is the span with the highest probability, or none when that
+probability is not above `threshold`.
+"""
+import warnings
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy
+from spacy.attrs import IDX, ORTH, SPACY
+from spacy.language import Language
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example, validate_get_examples
+from spacy.vocab import Vocab
+
+from .answer_decoding import predict_answers
+from .answer_losses import (
+    NO_GOLD,
+    AnswerLossT,
+    make_answer_targets,
+    span_softmax_crossentropy,
+)
+from .answer_scorer import answer_score
+from .decoding import Candidates
+from .errors import Errors, Warnings
+from .models.types import GPModelT, SpanScores
+from .pipeline import (
+    DEFAULT_GP_MODEL,
+    MIN_LEARNED_MAX_LENGTH,
+    PREDICT_WINDOW,
+    GlobalPointerNER,
+    _doc_preview,
+)
+from .question_docs import (
+    DEFAULT_ANSWERS_SPANS_KEY,
+    DEFAULT_CONTEXT_KEY,
+    DEFAULT_SEPARATOR,
+    context_bounds,
+)
+
+@Language.factory(
+    "globalpointer_extractor",
+    assigns=["doc.spans"],
+    default_config={
+        "model": DEFAULT_GP_MODEL,
+        "spans_key": DEFAULT_ANSWERS_SPANS_KEY,
+        "context_key": DEFAULT_CONTEXT_KEY,
+        "separator": DEFAULT_SEPARATOR,
+        "threshold": 0.0,
+        "max_length": None,
+        "loss": {"@losses": "spacy-globalpointer.SpanSoftmaxLoss.v1"},
+        "scorer": {"@scorers": "spacy-globalpointer.answer_scorer.v1"},
+    },
+    default_score_weights={"answer_f1": 1.0, "answer_em": 0.0, "answer_per_type": None},
+)
+def make_globalpointer_extractor(
+    nlp: Language,
+    name: str,
+    model: GPModelT,
+    spans_key: str,
+    context_key: str,
+    separator: Optional[str],
+    threshold: float,
+    max_length: Optional[int],
+    loss: AnswerLossT,
+    scorer: Optional[Callable],
+) -> "GlobalPointerExtractor":
+    """Create a GlobalPointer single-answer extractor.
+
+    model (Model[List[Doc], SpanScores]): a registered GlobalPointer model,
+        e.g. spacy-globalpointer.GlobalPointer.v1.
+    spans_key (str): gold is read from and answers written to
+        `doc.spans[spans_key]`, at most one span per type.
+    context_key (str): the span group (one span) marking where answers may
+        lie; without it, the tokens after `separator`, else the whole doc.
+    separator (Optional[str]): the string between question and context in the
+        doc's text; null to not look for one.
+    threshold (float): an answer is written when its probability (softmax over
+        the doc's allowed spans) is above this; 0 always answers.
+    max_length (Optional[int]): longest answer in tokens to score; null scores
+        spans up to twice the longest gold answer seen at initialize.
+    loss (Callable): the training loss, e.g. spacy-globalpointer.SpanSoftmaxLoss.v1,
+        spacy-globalpointer.ExpectedF1Loss.v1 or
+        spacy-globalpointer.MultiLabelAnswerLoss.v1.
+    scorer (Optional[Callable]): the scoring method.
+    """
+    return GlobalPointerExtractor(
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        context_key=context_key,
+        separator=separator,
+        threshold=threshold,
+        max_length=max_length,
+        loss=loss,
+        scorer=scorer,
+    )
+
+
+class GlobalPointerExtractor(GlobalPointerNER):
+    """Extract at most one answer span per type and doc with GlobalPointer.
+
+    The answer of each type is the allowed span (inside the doc's context
+    region, at most `max_length` tokens) with the highest score; it is written
+    to `doc.spans[spans_key]` with its probability (softmax over all allowed
+    spans of the doc) in `.attrs["scores"]` when that probability is above
+    `threshold`. No other span group is touched.
+
+    DOCS: https://github.com/spacy-globalpointer/spacy-globalpointer#single-answer-extraction
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: GPModelT,
+        name: str = "globalpointer_extractor",
+        *,
+        spans_key: str = DEFAULT_ANSWERS_SPANS_KEY,
+        context_key: str = DEFAULT_CONTEXT_KEY,
+        separator: Optional[str] = DEFAULT_SEPARATOR,
+        threshold: float = 0.0,
+        max_length: Optional[int] = None,
+        loss: AnswerLossT = span_softmax_crossentropy,
+        scorer: Optional[Callable] = answer_score,
+    ) -> None:
+        """Initialize the pipe. See `make_globalpointer_extractor` for the settings."""
+        for value in (spans_key, context_key):
+            if not isinstance(value, str) or not value:
+                raise ValueError(Errors.GP003.format(name=name, value=value))
+        if isinstance(threshold, bool) or not (0.0 <= float(threshold) <= 1.0):
+            raise ValueError(Errors.GP022.format(name=name, value=threshold))
+        if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
+            raise ValueError(Errors.GP002.format(name=name, value=max_length))
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.loss = loss
+        self.cfg: Dict[str, Any] = {
+            "labels": [],
+            "spans_key": spans_key,
+            "context_key": context_key,
+            "separator": separator or None,
+            "threshold": float(threshold),
+            "max_length": max_length,
+            "learned_max_length": None,
+        }
+        self._model_max_length = self._head.attrs.get("max_length")
+        self._sync_max_length()
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict(self, docs: Iterable[Doc]) -> Candidates:
+        """Find the best answer span per doc and type. Has no side effects.
+
+        docs (Iterable[Doc]): the docs to predict for.
+        RETURNS (Candidates): per doc and type with at least one allowed span:
+            the best span and its probability (no threshold applied).
+        """
+        docs = list(docs)
+        self._require_initialized()
+        if not any(len(doc) for doc in docs):
+            return Candidates.empty()
+        contexts = numpy.asarray([self._context(doc) for doc in docs], dtype="int64")
+        tokvecs = self.model.get_ref("tok2vec").predict(docs)
+        return predict_answers(
+            self._head,
+            tokvecs,
+            contexts.reshape(-1, 2),
+            self.max_length,
+            window=PREDICT_WINDOW,
+            max_tokens=self._predict_batch_tokens(),
+        )
+
+    def set_annotations(self, docs: Iterable[Doc], candidates: Candidates) -> None:
+        """Write the answers whose probability is above `threshold` to
+        `doc.spans[spans_key]` (ordered by label), with their probabilities in
+        `.attrs["scores"]`.
+
+        docs (Iterable[Doc]): the docs, in the order given to `predict`.
+        candidates (Candidates): the output of `predict`.
+        """
+        docs = list(docs)
+        labels = [self.vocab.strings.add(label) for label in self.labels]
+        found = candidates.select(candidates.score > self.cfg["threshold"])
+        found = found.select(numpy.lexsort((found.label, found.doc)))
+        bounds = numpy.searchsorted(found.doc, numpy.arange(len(docs) + 1))
+        for i, doc in enumerate(docs):
+            mine = found.select(slice(bounds[i], bounds[i + 1]))
+            spans = [
+                Span(doc, int(s), int(e), label=labels[int(lab)])
+                for s, e, lab in zip(mine.start, mine.end, mine.label)
+            ]
+            group = SpanGroup(doc, name=self.key, spans=spans)
+            group.attrs["scores"] = mine.score
+            doc.spans[self.key] = group
+
+    # ------------------------------------------------------------------ training
+
+    def get_loss(
+        self, examples: Iterable[Example], span_scores: SpanScores
+    ) -> Tuple[float, SpanScores]:
+        """The configured loss, averaged over docs, and its gradient.
+
+        examples (Iterable[Example]): the batch.
+        span_scores (SpanScores): the model's output for the batch.
+        RETURNS (Tuple[float, SpanScores]): the loss and the gradient.
+        """
+        examples = list(examples)
+        ops = self.model.ops
+        contexts = numpy.asarray([self._example_context(eg) for eg in examples], dtype="int64")
+        gold = numpy.full((len(examples), len(self.labels), 2), NO_GOLD, dtype="int64")
+        label_map = self._label_map
+        for i, eg in enumerate(examples):
+            for span in self._aligned_answers(eg)[0]:
+                label = label_map.get(span.label_)
+                if label is not None:
+                    gold[i, label] = (span.start, span.end)
+        targets = make_answer_targets(ops, span_scores, contexts.reshape(-1, 2), gold)
+        loss, grad = self.loss(ops, span_scores, targets)
+        n_docs = max(len(examples), 1)
+        grad /= n_docs
+        return float(loss.sum()) / n_docs, SpanScores(grad, span_scores.mask, span_scores.layout)
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[List[str]] = None,
+    ) -> None:
+        """Initialize the pipe for training: labels, the span-length cap and the
+        model's weights. Warns (GPW020) about gold answers that cannot be
+        scored.
+
+        get_examples (Callable[[], Iterable[Example]]): returns the training
+            examples, gold in `reference.spans[spans_key]`.
+        nlp (Language): the current nlp object the component is part of.
+        labels (Optional[List[str]]): the labels to add, e.g. from
+            `[initialize.components]`; read from the data if not given.
+        """
+        validate_get_examples(get_examples, "GlobalPointerExtractor.initialize")
+        for label in labels or []:
+            self.add_label(label)
+        fixed_cap = self.cfg["max_length"] or self._model_max_length
+        longest, problems = self._scan_answers(get_examples(), labels is None, fixed_cap)
+        self._require_labels()
+        if longest:
+            self.cfg["learned_max_length"] = max(MIN_LEARNED_MAX_LENGTH, 2 * longest)
+        self._sync_max_length()
+        head = self._head
+        if head.has_dim("nO") is None:
+            head.set_dim("nO", len(self.labels))
+        sample = [eg.x for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=sample)
+        if problems["first"] is not None:
+            span, doc = problems.pop("first")
+            warnings.warn(
+                Warnings.GPW020.format(
+                    name=self.name, max_length=self.max_length, span=span.text,
+                    label=span.label_, doc=_doc_preview(doc), **problems,
+                )
+            )
+
+    def _scan_answers(
+        self, examples: Iterable[Example], add_labels: bool, cap: Optional[int]
+    ) -> Tuple[int, Dict[str, Any]]:
+        """Collect labels (optionally) and count the gold answers that cannot
+        be scored: too long for `cap`, outside the context, misaligned.
+        RETURNS the longest aligned answer in tokens, and the counts."""
+        longest = 0
+        counts: Dict[str, Any] = {"count": 0, "total": 0, "too_long": 0, "outside": 0,
+                                  "misaligned": 0, "first": None}
+        for eg in examples:
+            aligned, missing = self._aligned_answers(eg)
+            start, end = self._example_context(eg)
+            counts["total"] += len(aligned) + len(missing)
+            counts["misaligned"] += len(missing)
+            bad = list(missing)
+            for span in aligned:
+                if add_labels:
+                    self.add_label(span.label_)
+                longest = max(longest, len(span))
+                too_long = cap is not None and len(span) > cap
+                outside = span.start < start or span.end > end
+                counts["too_long"] += too_long
+                counts["outside"] += outside and not too_long
+                if too_long or outside:
+                    bad.append(span)
+            counts["count"] += len(bad)
+            if bad and counts["first"] is None:
+                counts["first"] = (bad[0], eg.reference)
+        return longest, counts
+
+    # ------------------------------------------------------------------ helpers
+
+    def _context(self, doc: Doc) -> Tuple[int, int]:
+        """Token [start, end) of the doc's context region."""
+        return context_bounds(doc, self.cfg["context_key"], self.cfg["separator"], self.name)
+
+    def _example_context(self, eg: Example) -> Tuple[int, int]:
+        """The context region of an example's predicted doc: its own span
+        group, else the reference's group aligned to it (a corpus reader
+        re-tokenizes the text, so the predicted doc has no span groups), else
+        the separator or the whole doc."""
+        key = self.cfg["context_key"]
+        group = eg.reference.spans.get(key)
+        if key in eg.predicted.spans or group is None:
+            return self._context(eg.predicted)
+        if len(group) > 1:
+            return context_bounds(eg.reference, key, None, self.name)  # raises GP021
+        if len(group) == 0:
+            return 0, 0
+        aligned = _to_predicted(eg, [group[0]])
+        return (aligned[0].start, aligned[0].end) if aligned else self._context(eg.predicted)
+
+    def _aligned_answers(self, eg: Example) -> Tuple[List[Span], List[Span]]:
+        """The gold answers mapped onto the predicted doc, and those that do
+        not align with its tokens. Raises GP020 for two answers of one type."""
+        gold = list(eg.reference.spans.get(self.key, []))
+        if not gold:
+            return [], []
+        labels = [span.label_ for span in gold]
+        for label in set(labels):
+            if labels.count(label) > 1:
+                same = [s for s in gold if s.label_ == label]
+                raise ValueError(
+                    Errors.GP020.format(
+                        name=self.name, doc=_doc_preview(eg.reference), count=len(same),
+                        label=label, spans_key=self.key, spans=[s.text for s in same][:5],
+                    )
+                )
+        aligned = _to_predicted(eg, gold)
+        found = {span.label_ for span in aligned}
+        return aligned, [span for span in gold if span.label_ not in found]
+
+
+def _to_predicted(eg: Example, spans: List[Span]) -> List[Span]:
+    """Reference spans mapped onto the predicted doc (those that align).
+    When both docs have the same tokens, as usual, the spans are copied
+    without `Example.alignment`, which re-reads every token on each access."""
+    x, y = eg.predicted, eg.reference
+    attrs = [ORTH, IDX, SPACY]  # same texts, offsets and whitespace: same tokens
+    if len(x) == len(y) and numpy.array_equal(x.to_array(attrs), y.to_array(attrs)):
+        return [Span(x, span.start, span.end, label=span.label) for span in spans]
+    return list(eg.get_aligned_spans_y2x(spans, allow_overlap=True))
