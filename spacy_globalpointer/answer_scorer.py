@@ -30,6 +30,8 @@ from spacy.util import registry
 # "……", which never equals a single character, so "…" is kept.)
 PUNCTUATION = frozenset("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
 DEFAULT_ANSWERS_KEY = "answers"
+# The scores `answer_score` returns, with their default training weights.
+ANSWER_SCORES = {"answer_f1": 1.0, "answer_em": 0.0, "answer_per_type": None}
 _CJK = re.compile("[\u4e00-\u9fa5]")
 _WORD = re.compile(r"\d+(?:[.,]\d+)+|\w+|[^\w\s]")
 

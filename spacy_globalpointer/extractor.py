@@ -27,17 +27,13 @@ from .answer_losses import (
     make_answer_targets,
     span_softmax_crossentropy,
 )
-from .answer_scorer import answer_score
+from .answer_scorer import ANSWER_SCORES, answer_score
 from .decoding import Candidates
 from .errors import Errors, Warnings
 from .models.types import GPModelT, SpanScores
-from .pipeline import (
-    DEFAULT_GP_MODEL,
-    MIN_LEARNED_MAX_LENGTH,
-    PREDICT_WINDOW,
-    GlobalPointerNER,
-    _doc_preview,
-)
+from .gold import doc_preview
+from .pipeline import DEFAULT_GP_MODEL, MIN_LEARNED_MAX_LENGTH, PREDICT_WINDOW, GlobalPointerNER
+from .thresholds import check_probability
 from .question_docs import (
     DEFAULT_ANSWERS_SPANS_KEY,
     DEFAULT_CONTEXT_KEY,
@@ -58,7 +54,7 @@ from .question_docs import (
         "loss": {"@losses": "spacy-globalpointer.SpanSoftmaxLoss.v1"},
         "scorer": {"@scorers": "spacy-globalpointer.answer_scorer.v1"},
     },
-    default_score_weights={"answer_f1": 1.0, "answer_em": 0.0, "answer_per_type": None},
+    default_score_weights=dict(ANSWER_SCORES),
 )
 def make_globalpointer_extractor(
     nlp: Language,
@@ -135,8 +131,7 @@ class GlobalPointerExtractor(GlobalPointerNER):
         for value in (spans_key, context_key):
             if not isinstance(value, str) or not value:
                 raise ValueError(Errors.GP003.format(name=name, value=value))
-        if isinstance(threshold, bool) or not (0.0 <= float(threshold) <= 1.0):
-            raise ValueError(Errors.GP022.format(name=name, value=threshold))
+        threshold = check_probability(name, "threshold", threshold)
         if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
             raise ValueError(Errors.GP002.format(name=name, value=max_length))
         self.vocab = vocab
@@ -149,7 +144,7 @@ class GlobalPointerExtractor(GlobalPointerNER):
             "spans_key": spans_key,
             "context_key": context_key,
             "separator": separator or None,
-            "threshold": float(threshold),
+            "threshold": threshold,
             "max_length": max_length,
             "learned_max_length": None,
         }
@@ -266,7 +261,7 @@ class GlobalPointerExtractor(GlobalPointerNER):
             warnings.warn(
                 Warnings.GPW020.format(
                     name=self.name, max_length=self.max_length, span=span.text,
-                    label=span.label_, doc=_doc_preview(doc), **problems,
+                    label=span.label_, doc=doc_preview(doc), **problems,
                 )
             )
 
@@ -302,6 +297,14 @@ class GlobalPointerExtractor(GlobalPointerNER):
 
     # ------------------------------------------------------------------ helpers
 
+    def _reported_scores(self) -> List[str]:
+        """The names of the scores this pipe's scorer returns."""
+        return list(ANSWER_SCORES)
+
+    def _check_loaded_cfg(self) -> None:
+        """Check the threshold of a loaded pipe (GP001)."""
+        check_probability(self.name, "threshold", self.cfg.get("threshold"))
+
     def _context(self, doc: Doc) -> Tuple[int, int]:
         """Token [start, end) of the doc's context region."""
         return context_bounds(doc, self.cfg["context_key"], self.cfg["separator"], self.name)
@@ -334,7 +337,7 @@ class GlobalPointerExtractor(GlobalPointerNER):
                 same = [s for s in gold if s.label_ == label]
                 raise ValueError(
                     Errors.GP020.format(
-                        name=self.name, doc=_doc_preview(eg.reference), count=len(same),
+                        name=self.name, doc=doc_preview(eg.reference), count=len(same),
                         label=label, spans_key=self.key, spans=[s.text for s in same][:5],
                     )
                 )

@@ -277,7 +277,7 @@ def test_gold_errors_and_warnings():
 
 def test_bad_settings():
     nlp = spacy.blank("zh")
-    with pytest.raises(ValueError, match="GP022"):
+    with pytest.raises(ValueError, match="GP001"):
         nlp.add_pipe("globalpointer_extractor", config={"threshold": 1.5})
     with pytest.raises(ValueError, match="GP003"):
         nlp.add_pipe("globalpointer_extractor", config={"context_key": ""})
@@ -320,3 +320,19 @@ def test_segment_softmax_is_a_softmax_per_doc():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         segment_softmax(ops, scores, numpy.zeros_like(allowed), numpy.asarray([2, 0, 3]))
+
+
+def test_extractor_beside_globalpointer_ner():
+    """Both pipes in one pipeline: the NER pipe's score-weight check knows
+    the extractor's scores, and each reads its own span group."""
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    nlp.add_pipe("globalpointer_extractor")
+    examples = make_qa_examples(nlp)
+    for eg in examples:
+        eg.reference.spans["sc"] = [eg.reference.char_span(0, 2, label="Q")]
+    nlp.initialize(lambda: examples)
+    weights = nlp.config["training"]["score_weights"]
+    assert weights["answer_f1"] > 0 and weights["spans_sc_f"] > 0
+    doc = nlp(make_question_doc(nlp, *QA_DATA[0][:2]))
+    assert len(doc.spans[KEY]) == 1 and "sc" in doc.spans
