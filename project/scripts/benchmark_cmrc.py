@@ -49,6 +49,14 @@ VARIANTS = {
         "label": "expected F1, lambda 0.1",
         "overrides": ["--vars.loss", "spacy-globalpointer.ExpectedF1Loss.v1", f"{LOSS}.entropy_weight", "0.1"],
     },
+    # Not the write-up's loss: softmax CE plus expected F1 (lambda 0), to see
+    # whether the F1 term helps once the CE term keeps the gold span's
+    # gradient alive.
+    "ce_ef1": {
+        "label": "softmax CE + expected F1 (lambda 0)",
+        "overrides": ["--vars.loss", "spacy-globalpointer.ExpectedF1Loss.v1", f"{LOSS}.entropy_weight", "0.0",
+                      f"{LOSS}.crossentropy_weight", "1.0"],
+    },
 }
 TEST_SETS = ("test", "trial")
 RESULTS = PROJECT / "benchmarks" / "cmrc.json"
@@ -115,8 +123,10 @@ def run(
         result = {"settings": settings, "runs": {}}
     result.update({"config": _rel(CONFIG), "corpus": _rel(corpus), "versions": _versions(),
                    "machine": _machine(), "git": _git()})
-    for variant in variants.split(","):
-        for seed in (int(s) for s in seeds.split(",")):
+    # Seed by seed, so that an interrupted benchmark has every variant for
+    # the seeds it finished.
+    for seed in (int(s) for s in seeds.split(",")):
+        for variant in variants.split(","):
             runs = result["runs"].setdefault(variant, {})
             if str(seed) in runs:
                 typer.echo(f"{variant} seed {seed}: done, skipped")
