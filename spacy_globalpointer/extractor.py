@@ -110,7 +110,7 @@ class GlobalPointerExtractor(GlobalPointerNER):
     spans of the doc) in `.attrs["scores"]` when that probability is above
     `threshold`. No other span group is touched.
 
-    DOCS: https://github.com/spacy-globalpointer/spacy-globalpointer#single-answer-extraction
+    DOCS: https://github.com/spacy-globalpointer/spacy-globalpointer#single-answer-extraction-globalpointer_extractor
     """
 
     def __init__(

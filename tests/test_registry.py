@@ -39,6 +39,11 @@ def test_entry_points_are_declared():
         "spacy-globalpointer.GlobalPointer.v1",
         "spacy-globalpointer.EfficientGlobalPointer.v1",
         "spacy-globalpointer.globalpointer_scorer.v1",
+        "globalpointer_extractor",
+        "spacy-globalpointer.answer_scorer.v1",
+        "spacy-globalpointer.SpanSoftmaxLoss.v1",
+        "spacy-globalpointer.ExpectedF1Loss.v1",
+        "spacy-globalpointer.MultiLabelAnswerLoss.v1",
     } <= names
 
 
@@ -55,15 +60,25 @@ def test_registered_name_resolves(registry_name, name, target):
     assert func.__name__ == attr
 
 
-def test_factory_found_without_import():
-    """A fresh process that never imports spacy_globalpointer can add the pipe."""
+@pytest.mark.parametrize(
+    "factory,config,cls",
+    [
+        ("globalpointer_ner", {}, "GlobalPointerNER"),
+        ("globalpointer_extractor",
+         {"loss": {"@losses": "spacy-globalpointer.ExpectedF1Loss.v1", "entropy_weight": 0.1}},
+         "GlobalPointerExtractor"),
+    ],
+)
+def test_factory_found_without_import(factory, config, cls):
+    """A fresh process that never imports spacy_globalpointer can add the pipe
+    (and resolve its registered loss)."""
     code = (
         "import sys, spacy\n"
         "nlp = spacy.blank('zh')\n"
-        "pipe = nlp.add_pipe('globalpointer_ner')\n"
+        f"pipe = nlp.add_pipe({factory!r}, config={config!r})\n"
         "print(type(pipe).__name__)\n"
         "assert pipe.model.get_ref('pointer').name == 'global_pointer'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "GlobalPointerNER"
+    assert result.stdout.strip() == cls

@@ -7,12 +7,14 @@ with OMP/BLAS threads = 1. Then each run's model-best (best dev answer F1) is
 evaluated with `spacy evaluate` on the held-out test split and on trial
 (official CMRC 2018 F1/EM against all answers of a question).
 
-    python scripts/benchmark_cmrc.py run --corpus-dir corpus/cmrc2018 --steps 1000 --seeds 0,1,2
+    python scripts/benchmark_cmrc.py run --corpus-dir corpus/cmrc2018 --steps 800 --seeds 0,1,2
+    python scripts/benchmark_cmrc.py analyse --corpus-dir corpus/cmrc2018
     python scripts/benchmark_cmrc.py report
 
 `run` saves benchmarks/cmrc.json after every run and skips runs already in
-it with the same settings, so an interrupted benchmark resumes; `report`
-writes benchmarks/CMRC.md from it.
+it with the same settings, so an interrupted benchmark resumes; `analyse`
+adds, per run, how long the predicted test answers are and how often they
+overlap or match the gold span; `report` writes benchmarks/CMRC.md.
 """
 from __future__ import annotations
 
@@ -138,6 +140,34 @@ def run(
             typer.echo(f"  {json.dumps(runs[str(seed)]['test'])}")
 
 
+@app.command()
+def analyse(
+    corpus_dir: Path = typer.Option(Path("corpus/cmrc2018"), help="Output of convert_cmrc.py"),
+) -> None:
+    """Length of the predicted test answers against the gold spans, per run."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    corpus = (PROJECT / corpus_dir).resolve()
+    result = json.loads(RESULTS.read_text(encoding="utf8"))
+    for variant, runs in result["runs"].items():
+        for seed, entry in runs.items():
+            nlp = spacy.load(RUNS / variant / f"seed{seed}" / "model-best")
+            gold = list(DocBin().from_disk(corpus / "test.spacy").get_docs(nlp.vocab))
+            predicted = nlp.pipe(doc.text for doc in gold)
+            pairs = [(list(p.spans["answer"]), list(g.spans["answer"])) for p, g in zip(predicted, gold)]
+            pairs = [(p[0], g[0]) for p, g in pairs if p and g]
+            entry["test_answers"] = {
+                "n": len(pairs),
+                "predicted_chars": statistics.mean(len(p.text) for p, _ in pairs),
+                "gold_chars": statistics.mean(len(g.text) for _, g in pairs),
+                "overlap": statistics.mean(p.start < g.end and g.start < p.end for p, g in pairs),
+                "exact": statistics.mean((p.start, p.end) == (g.start, g.end) for p, g in pairs),
+            }
+            typer.echo(f"{variant} seed {seed}: {entry['test_answers']}")
+    RESULTS.write_text(json.dumps(result, indent=2), encoding="utf8")
+
+
 def _summary(values: List[float]) -> str:
     """Mean, std and range of fractions, as percentages."""
     pct = [100 * v for v in values]
@@ -180,6 +210,18 @@ def report() -> None:
         label = VARIANTS.get(variant, {}).get("label", variant)
         lines.append(f"| {label} (`{variant}`) | {','.join(sorted(runs, key=int))} | "
                      + " | ".join(cells) + f" | {wall:.0f} |")
+    lines += [
+        "", "Predicted test answers against the gold span (`analyse`; mean over seeds): "
+        "length in characters, share overlapping the gold span, share exactly on it.", "",
+        "| loss | predicted chars | gold chars | overlap % | exact % |", "|---|---:|---:|---:|---:|",
+    ]
+    for variant, runs in result["runs"].items():
+        stats = [e["test_answers"] for e in runs.values() if "test_answers" in e]
+        if not stats:
+            continue
+        mean = {k: statistics.mean(st[k] for st in stats) for k in stats[0]}
+        lines.append(f"| `{variant}` | {mean['predicted_chars']:.1f} | {mean['gold_chars']:.1f} | "
+                     f"{100 * mean['overlap']:.1f} | {100 * mean['exact']:.1f} |")
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf8")
     typer.echo(f"Wrote {REPORT}")
 
