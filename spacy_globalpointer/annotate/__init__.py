@@ -1,0 +1,204 @@
+"""Batch annotation: run a trained pipeline with a `globalpointer_ner`
+component over a large JSON Lines or Parquet input and write its spans.
+
+One function, `annotate`, with two engines behind it: "local" (this machine,
+one or more processes) and "ray" (a Ray Data actor pool, on a cluster or a
+local one). Importing this module imports neither Ray nor pyarrow; the
+command line is `python -m spacy_globalpointer.annotate --help`.
+"""
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from ..errors import Errors
+from .annotator import AnnotateTask, ShardSummary, find_component, load_pipeline, span_records
+from .engines import ENGINES, LOCAL, RAY, run_local, run_ray
+from .sinks import SUFFIX, output_schema, prepare_folder, remove_leftovers
+from .sources import AnnotateError, plan_input
+
+__all__ = ["AnnotateError", "AnnotateResult", "annotate", "output_schema", "span_records"]
+
+DEFAULT_SHARD_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class AnnotateResult:
+    """What a batch annotation run did.
+
+    output (Path): the output folder.
+    n_rows (int): rows read and written (one output row per input row).
+    n_errors (int): rows written with an error instead of spans.
+    n_spans (int): spans written.
+    n_shards (int): shards (output files).
+    seconds (float): wall time of the engine (pipeline loading included).
+    peak_rss_mb (Dict[int, float]): peak resident memory in MiB of each
+        process that annotated shards, by process id.
+    """
+
+    output: Path
+    n_rows: int
+    n_errors: int
+    n_spans: int
+    n_shards: int
+    seconds: float
+    peak_rss_mb: Dict[int, float]
+
+    @property
+    def docs_per_second(self) -> float:
+        """RETURNS (float): rows annotated per second of wall time."""
+        return self.n_rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def annotate(
+    model: Union[str, Path],
+    input_path: Union[str, Path],
+    output: Union[str, Path],
+    *,
+    engine: str = LOCAL,
+    text_column: str = "text",
+    id_column: Optional[str] = None,
+    format: str = "parquet",
+    batch_size: Optional[int] = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    n_process: int = 1,
+    num_workers: int = 2,
+    num_gpus: float = 0.0,
+    address: Optional[str] = None,
+    max_retries: int = 3,
+    docbin_dir: Optional[Union[str, Path]] = None,
+    component: Optional[str] = None,
+    code: Optional[Union[str, Path]] = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> AnnotateResult:
+    """Annotate every row of a JSON Lines or Parquet input with a pipeline and
+    write one output row per input row: its id, its spans and an error.
+
+    model (Union[str, Path]): a trained pipeline's folder or an installed
+        pipeline package, with a `globalpointer_ner` component.
+    input_path (Union[str, Path]): a .jsonl/.json/.ndjson or .parquet file,
+        or a folder of such files (one format, read in name order).
+    output (Union[str, Path]): the output folder; it gets one
+        `part-<shard>.parquet` (or `.jsonl`) file per shard.
+    engine (str): "local" or "ray".
+    text_column (str): the column (JSON field) with the text.
+    id_column (Optional[str]): the column with each row's id; None uses the
+        row's position in the input (0, 1, ...), the same for every engine.
+    format (str): "parquet" or "jsonl".
+    batch_size (Optional[int]): docs per `nlp.pipe` batch; None uses the
+        pipeline's `nlp.batch_size`.
+    shard_size (int): rows per shard: the unit of work, retry and output file.
+    n_process (int): local engine: worker processes (1: this process).
+    num_workers (int): Ray engine: actors, each loading the pipeline once.
+    num_gpus (float): Ray engine: GPUs per actor (0: CPU).
+    address (Optional[str]): Ray engine: the cluster to join, e.g. "auto";
+        None starts a local cluster (or uses the one already connected).
+    max_retries (int): Ray engine: restarts of a dead actor and retries of its
+        shard before the run fails.
+    docbin_dir (Optional[Union[str, Path]]): also write the annotated docs as
+        one DocBin per shard (`part-<shard>.spacy`) to this folder.
+    component (Optional[str]): the `globalpointer_ner` component whose spans
+        are written; needed only when the pipeline has several.
+    code (Optional[Union[str, Path]]): a Python file to import before loading
+        the pipeline (custom components), like spaCy's `--code`.
+    overwrite (bool): replace the part files of an earlier run in `output`
+        (and `docbin_dir`) instead of stopping.
+    progress (bool): local engine: show a progress bar.
+    RETURNS (AnnotateResult): counts, time and memory of the run.
+    """
+    _check_settings(engine, format, batch_size, shard_size, n_process, num_workers, max_retries)
+    _require_pyarrow()
+    plan = plan_input(Path(input_path), text_column, id_column, shard_size)
+    nlp = load_pipeline(str(model), str(code) if code is not None else None)
+    task = AnnotateTask(
+        model=str(model),
+        component=find_component(nlp, component, str(model)),
+        text_column=text_column,
+        id_column=id_column,
+        id_type=plan.id_type,
+        batch_size=batch_size or nlp.batch_size,
+        output=str(output),
+        format=format,
+        name_width=max(5, len(str(len(plan.shards)))),
+        docbin_dir=str(docbin_dir) if docbin_dir is not None else None,
+        code=str(code) if code is not None else None,
+        use_gpu=engine == RAY and num_gpus > 0,
+    )
+    prepare_folder(Path(output), overwrite)
+    if docbin_dir is not None:
+        prepare_folder(Path(docbin_dir), overwrite)
+    start = time.perf_counter()
+    if engine == LOCAL:
+        # With worker processes the pipeline loaded here was only a check.
+        nlp = nlp if n_process == 1 else None
+        summaries = run_local(plan.shards, task, n_process=n_process, nlp=nlp, progress=progress)
+    else:
+        del nlp
+        summaries = run_ray(
+            plan.shards, task, num_workers=num_workers, num_gpus=num_gpus,
+            address=address, max_retries=max_retries,
+        )
+    seconds = time.perf_counter() - start
+    for folder in (output, docbin_dir):
+        if folder is not None:
+            remove_leftovers(Path(folder))
+    return _result(Path(output), plan.shards, summaries, seconds)
+
+
+def _check_settings(
+    engine: str,
+    format: str,
+    batch_size: Optional[int],
+    shard_size: int,
+    n_process: int,
+    num_workers: int,
+    max_retries: int,
+) -> None:
+    """Raise GP107 or GP104 for a setting that cannot work."""
+    for name, value, choices in (("engine", engine, ENGINES), ("format", format, tuple(SUFFIX))):
+        if value not in choices:
+            message = Errors.GP107.format(name=name, value=value, choices=", ".join(choices))
+            raise AnnotateError(message)
+    positive = {"shard_size": shard_size, "n_process": n_process, "num_workers": num_workers}
+    if batch_size is not None:
+        positive["batch_size"] = batch_size
+    for name, value in positive.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise AnnotateError(Errors.GP104.format(name=name, value=value))
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise AnnotateError(Errors.GP104.format(name="max_retries", value=max_retries))
+
+
+def _require_pyarrow() -> None:
+    """Raise GP109 if pyarrow is not installed."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as err:
+        raise AnnotateError(Errors.GP109.format(reason=str(err))) from err
+
+
+def _result(
+    output: Path, shards: list, summaries: List[ShardSummary], seconds: float
+) -> AnnotateResult:
+    """Check that every shard was written once and add up the summaries."""
+    done = Counter(s.shard for s in summaries)
+    missing = [shard.index for shard in shards if shard.index not in done]
+    if missing or len(done) != len(summaries):
+        raise RuntimeError(
+            f"Shards missing {missing[:10]} or reported twice "
+            f"{[i for i, n in done.items() if n > 1][:10]}: please report this."
+        )
+    peak: Dict[int, float] = {}
+    for s in summaries:
+        peak[s.pid] = max(peak.get(s.pid, 0.0), s.peak_rss_mb)
+    return AnnotateResult(
+        output=output,
+        n_rows=sum(s.n_rows for s in summaries),
+        n_errors=sum(s.n_errors for s in summaries),
+        n_spans=sum(s.n_spans for s in summaries),
+        n_shards=len(summaries),
+        seconds=seconds,
+        peak_rss_mb=peak,
+    )
