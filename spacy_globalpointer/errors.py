@@ -115,3 +115,8 @@ class Errors(metaclass=ErrorsWithCodes):
         "({names}); `--overwrite` only replaces part files. Choose a new or "
         "empty folder."
     )
+    GP113 = (
+        "Cannot join the Ray cluster at '{address}': {reason}. Start it with "
+        "`ray start --head` (and `ray start --address HEAD:6379` on the other "
+        "nodes), or leave out `--address` to start a local one for the run."
+    )

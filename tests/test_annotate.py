@@ -70,6 +70,9 @@ def models(tmp_path_factory):
     trigger = make_texts()[130]
     nlp.add_pipe("annotate_test_die", config={"marker": str(root / "died"), "trigger": trigger})
     nlp.to_disk(root / "die")
+    nlp.remove_pipe("annotate_test_die")  # the same, dying on every try
+    nlp.add_pipe("annotate_test_die", config={"marker": "", "trigger": trigger})
+    nlp.to_disk(root / "die_always")
     no_gp = spacy.blank("zh")
     no_gp.add_pipe("sentencizer")
     no_gp.to_disk(root / "no_gp")
@@ -147,6 +150,9 @@ def test_local_engine_matches_nlp_pipe(models, texts, expected, tmp_path):
         docbin_dir=tmp_path / "docs", progress=False,
     )
     assert (result.n_rows, result.n_errors, result.n_shards) == (N_TEXTS, 0, 7)
+    # One process did it all, with the pipeline the driver had loaded.
+    assert list(result.workers) == [os.getpid()]
+    assert result.workers[os.getpid()].n_shards == 7 and result.workers[os.getpid()].load_seconds == 0
     rows = read_rows(tmp_path / "out")
     # Read back in file order, the rows keep the input order.
     assert [row["id"] for row in rows] == list(range(N_TEXTS))
@@ -171,7 +177,7 @@ def test_local_processes_with_ids_and_jsonl_output(models, texts, expected, tmp_
     )
     assert result.n_rows == N_TEXTS
     # Worker processes did the work (one of them may have done all of it).
-    assert os.getpid() not in result.peak_rss_mb and 1 <= len(result.peak_rss_mb) <= 2
+    assert os.getpid() not in result.workers and 1 <= len(result.workers) <= 2
     assert_matches(read_rows(tmp_path / "out"), expected, ids=dict(enumerate(ids)))
 
 
@@ -192,6 +198,12 @@ def assert_row_errors(result, rows, expected):
     assert all(by_id[i]["spans"] == [] for i in BAD_LINES)
     good = {i: spans for i, spans in expected.items() if i not in BAD_LINES}
     assert_matches([row for row in rows if row["id"] not in BAD_LINES], good)
+
+
+def test_local_worker_that_dies_stops_the_run_clearly(models, texts, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", texts)
+    with pytest.raises(AnnotateError, match=r"GP110.*local engine stopped: a worker process died"):
+        annotate(models / "die_always", source, tmp_path / "out", n_process=2, code=CODE, progress=False)
 
 
 def test_several_components(models, texts, tmp_path):
@@ -224,7 +236,7 @@ def test_ray_engine_matches_nlp_pipe_and_local(ray_cluster, models, texts, expec
         models / "fail", source, tmp_path / "ray", engine="ray", num_workers=2,
         shard_size=30, batch_size=16, code=CODE,
     )
-    assert os.getpid() not in result.peak_rss_mb and 1 <= len(result.peak_rss_mb) <= 2  # actors
+    assert os.getpid() not in result.workers and 1 <= len(result.workers) <= 2  # actors
     rows = read_rows(tmp_path / "ray")
     assert_row_errors(result, rows, expected)
     # With the same shards and batches the local engine writes the very same
@@ -247,6 +259,15 @@ def test_ray_killed_worker_loses_and_duplicates_nothing(ray_cluster, models, tex
     assert sorted(row["id"] for row in rows) == list(range(N_TEXTS))
     assert_matches(rows, expected)
     assert not list((tmp_path / "out").glob(".*"))  # no temporary file left
+
+
+def test_ray_text_that_always_kills_its_worker_fails_the_run(ray_cluster, models, texts, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", texts)
+    with pytest.raises(AnnotateError, match=r"GP110.*ray engine stopped"):
+        annotate(
+            models / "die_always", source, tmp_path / "out", engine="ray", num_workers=1,
+            shard_size=40, code=CODE, max_retries=1,
+        )
 
 
 # ------------------------------------------------------------------ bad input: one clear line
@@ -360,6 +381,16 @@ def test_jsonl_shards_cover_every_line_once(tmp_path, monkeypatch, shard_size, t
     rows = [row for shard in plan.shards for row in sources.read_shard(shard, "text", None)]
     assert [row.id for row in rows] == list(range(11))
     assert [row.text for row in rows] == ["字" * (i % 4) for i in range(11)]
+
+
+def test_jsonl_rows_without_an_id_get_an_error(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": 4, "text": "a"}\n{"text": "b"}\n{"id": "x", "text": "c"}\n', encoding="utf8")
+    plan = sources.plan_input(path, "text", "id", 10)
+    rows = list(sources.read_shard(plan.shards[0], "text", "id"))
+    assert [(row.id, row.text, row.error) for row in rows] == [
+        ("4", "a", None), (None, None, "'id' is missing or null"), ("x", "c", None)
+    ]
 
 
 @pytest.mark.parametrize("shard_size", [2, 5, 7, 50])

@@ -18,9 +18,27 @@ from .engines import ENGINES, LOCAL, RAY, run_local, run_ray
 from .sinks import SUFFIX, output_schema, prepare_folder, remove_leftovers
 from .sources import AnnotateError, plan_input
 
-__all__ = ["AnnotateError", "AnnotateResult", "annotate", "output_schema", "span_records"]
+__all__ = [
+    "AnnotateError", "AnnotateResult", "WorkerStats", "annotate", "output_schema", "span_records"
+]
 
 DEFAULT_SHARD_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """What one worker process (this process, a local worker, a Ray actor) did.
+
+    n_shards (int): shards it annotated.
+    busy_seconds (float): time it spent on them.
+    load_seconds (float): time it took to load the pipeline.
+    peak_rss_mb (float): its peak resident memory, in MiB.
+    """
+
+    n_shards: int
+    busy_seconds: float
+    load_seconds: float
+    peak_rss_mb: float
 
 
 @dataclass(frozen=True)
@@ -32,9 +50,10 @@ class AnnotateResult:
     n_errors (int): rows written with an error instead of spans.
     n_spans (int): spans written.
     n_shards (int): shards (output files).
-    seconds (float): wall time of the engine (pipeline loading included).
-    peak_rss_mb (Dict[int, float]): peak resident memory in MiB of each
-        process that annotated shards, by process id.
+    seconds (float): wall time of the whole run: checking the input, loading
+        the pipeline (once here, and once per worker), annotating, writing.
+    workers (Dict[int, WorkerStats]): what each process that annotated
+        shards did, by process id.
     """
 
     output: Path
@@ -43,7 +62,7 @@ class AnnotateResult:
     n_spans: int
     n_shards: int
     seconds: float
-    peak_rss_mb: Dict[int, float]
+    workers: Dict[int, WorkerStats]
 
     @property
     def docs_per_second(self) -> float:
@@ -108,13 +127,19 @@ def annotate(
     progress (bool): local engine: show a progress bar.
     RETURNS (AnnotateResult): counts, time and memory of the run.
     """
+    start = time.perf_counter()
     _check_settings(engine, format, batch_size, shard_size, n_process, num_workers, max_retries)
     _require_pyarrow()
-    plan = plan_input(Path(input_path), text_column, id_column, shard_size)
-    nlp = load_pipeline(str(model), str(code) if code is not None else None)
+    # Workers (Ray actors on other nodes) get absolute paths.
+    model = str(Path(model).resolve()) if Path(model).exists() else str(model)
+    code = str(Path(code).resolve()) if code is not None else None
+    output = Path(output).resolve()
+    docbin_dir = Path(docbin_dir).resolve() if docbin_dir is not None else None
+    plan = plan_input(Path(input_path).resolve(), text_column, id_column, shard_size)
+    nlp = load_pipeline(model, code)
     task = AnnotateTask(
-        model=str(model),
-        component=find_component(nlp, component, str(model)),
+        model=model,
+        component=find_component(nlp, component, model),
         text_column=text_column,
         id_column=id_column,
         id_type=plan.id_type,
@@ -123,13 +148,12 @@ def annotate(
         format=format,
         name_width=max(5, len(str(len(plan.shards)))),
         docbin_dir=str(docbin_dir) if docbin_dir is not None else None,
-        code=str(code) if code is not None else None,
+        code=code,
         use_gpu=engine == RAY and num_gpus > 0,
     )
-    prepare_folder(Path(output), overwrite)
+    prepare_folder(output, overwrite)
     if docbin_dir is not None:
-        prepare_folder(Path(docbin_dir), overwrite)
-    start = time.perf_counter()
+        prepare_folder(docbin_dir, overwrite)
     if engine == LOCAL:
         # With worker processes the pipeline loaded here was only a check.
         nlp = nlp if n_process == 1 else None
@@ -143,8 +167,8 @@ def annotate(
     seconds = time.perf_counter() - start
     for folder in (output, docbin_dir):
         if folder is not None:
-            remove_leftovers(Path(folder))
-    return _result(Path(output), plan.shards, summaries, seconds)
+            remove_leftovers(folder)
+    return _result(output, plan.shards, summaries, seconds)
 
 
 def _check_settings(
@@ -190,9 +214,18 @@ def _result(
             f"Shards missing {missing[:10]} or reported twice "
             f"{[i for i, n in done.items() if n > 1][:10]}: please report this."
         )
-    peak: Dict[int, float] = {}
-    for s in summaries:
-        peak[s.pid] = max(peak.get(s.pid, 0.0), s.peak_rss_mb)
+    by_worker: Dict[int, List[ShardSummary]] = {}
+    for summary in summaries:
+        by_worker.setdefault(summary.pid, []).append(summary)
+    workers = {
+        pid: WorkerStats(
+            n_shards=len(done_by),
+            busy_seconds=sum(s.seconds for s in done_by),
+            load_seconds=max(s.load_seconds for s in done_by),
+            peak_rss_mb=max(s.peak_rss_mb for s in done_by),
+        )
+        for pid, done_by in by_worker.items()
+    }
     return AnnotateResult(
         output=output,
         n_rows=sum(s.n_rows for s in summaries),
@@ -200,5 +233,5 @@ def _result(
         n_spans=sum(s.n_spans for s in summaries),
         n_shards=len(summaries),
         seconds=seconds,
-        peak_rss_mb=peak,
+        workers=workers,
     )

@@ -6,18 +6,19 @@ once and then annotates one shard per call.
 """
 import os
 import resource
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, DocBin
 from spacy.util import import_file, minibatch
 
 from ..errors import Errors
 from .sinks import OutputRow, write_docbin, write_rows
-from .sources import AnnotateError, InputRow, Shard, read_shard
+from .sources import AnnotateError, InputRow, Shard, first_line, read_shard
 
 FACTORY = "globalpointer_ner"
 
@@ -65,6 +66,9 @@ class ShardSummary:
     n_spans (int): spans written.
     pid (int): the process that annotated it.
     peak_rss_mb (float): that process's peak resident memory so far, in MiB.
+    seconds (float): time spent on the shard: reading, annotating, writing.
+    load_seconds (float): time the process took to load the pipeline (0 if
+        it was given one).
     """
 
     shard: int
@@ -73,6 +77,8 @@ class ShardSummary:
     n_spans: int
     pid: int
     peak_rss_mb: float
+    seconds: float
+    load_seconds: float
 
 
 def load_pipeline(model: str, code: Optional[str] = None) -> Language:
@@ -89,8 +95,7 @@ def load_pipeline(model: str, code: Optional[str] = None) -> Language:
     try:
         return spacy.load(model)
     except (OSError, ValueError, KeyError, ImportError) as err:
-        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-        raise AnnotateError(Errors.GP103.format(model=model, reason=reason)) from err
+        raise AnnotateError(Errors.GP103.format(model=model, reason=first_line(err))) from err
 
 
 def find_component(nlp: Language, component: Optional[str], model: str) -> str:
@@ -156,11 +161,13 @@ class ShardAnnotator:
     """
 
     def __init__(self, task: AnnotateTask, nlp: Optional[Language] = None) -> None:
+        start = time.perf_counter()
         if task.use_gpu:
             spacy.require_gpu()
         self.task = task
         self.nlp = nlp if nlp is not None else load_pipeline(task.model, task.code)
         self.spans_key = self.nlp.get_pipe(task.component).key
+        self.load_seconds = time.perf_counter() - start if nlp is None else 0.0
 
     def __call__(self, shard: Shard) -> ShardSummary:
         """Annotate one shard and write its output files.
@@ -168,15 +175,19 @@ class ShardAnnotator:
         shard (Shard): the shard.
         RETURNS (ShardSummary): counts and the process's memory.
         """
+        start = time.perf_counter()
         task = self.task
         rows: List[OutputRow] = []
-        docs: List[Doc] = []
+        # A DocBin holds docs as compact arrays, so keeping a shard's is cheap.
+        docbin = DocBin(store_user_data=True) if task.docbin_dir is not None else None
         inputs = read_shard(shard, task.text_column, task.id_column)
         for batch in minibatch(inputs, size=task.batch_size):
             for row, result in zip(batch, self._annotate(batch)):
                 if isinstance(result, Doc):
                     rows.append(OutputRow(row.id, span_records(result, self.spans_key), None))
-                    docs.append(result)
+                    if docbin is not None:
+                        result.user_data["id"] = row.id
+                        docbin.add(result)
                 else:
                     rows.append(OutputRow(row.id, [], result))
         if len(rows) != shard.n_rows:
@@ -186,9 +197,8 @@ class ShardAnnotator:
             )
         name = f"part-{shard.index:0{task.name_width}d}"
         write_rows(rows, Path(task.output) / name, task.format, task.id_type)
-        if task.docbin_dir is not None:
-            ids = [row.id for row in rows if row.error is None]
-            write_docbin(docs, ids, Path(task.docbin_dir) / name)
+        if docbin is not None and task.docbin_dir is not None:
+            write_docbin(docbin, Path(task.docbin_dir) / name)
         return ShardSummary(
             shard=shard.index,
             n_rows=len(rows),
@@ -196,6 +206,8 @@ class ShardAnnotator:
             n_spans=sum(len(r.spans) for r in rows),
             pid=os.getpid(),
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            seconds=time.perf_counter() - start,
+            load_seconds=self.load_seconds,
         )
 
     def _annotate(self, batch: List[InputRow]) -> List[Union[Doc, str]]:
@@ -218,5 +230,4 @@ class ShardAnnotator:
         try:
             return self.nlp(text)
         except Exception as err:
-            message = str(err).strip().splitlines()
-            return f"{type(err).__name__}: {message[0] if message else ''}"[:500]
+            return f"{type(err).__name__}: {first_line(err)}"

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..errors import Errors
 from .annotator import AnnotateTask, ShardAnnotator, ShardSummary
-from .sources import AnnotateError, Shard
+from .sources import AnnotateError, Shard, first_line
 
 LOCAL = "local"
 RAY = "ray"
@@ -107,7 +107,7 @@ def _run_shard(annotator: ShardAnnotator, shard: Shard) -> ShardSummary:
         last = shard.first_row + shard.n_rows - 1
         raise ShardFailed(
             f"shard {shard.index} ({shard.path}, rows {shard.first_row}-{last}) failed: "
-            f"{type(err).__name__}: {str(err).strip()[:300]}"
+            f"{type(err).__name__}: {first_line(err)}"
         ) from err
 
 
@@ -171,7 +171,7 @@ def run_ray(
         raise AnnotateError(Errors.GP108.format(reason=str(err))) from err
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False)
+        _connect(ray, address)
     try:
         if not shards:
             return []
@@ -202,6 +202,15 @@ def run_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _connect(ray, address: Optional[str]) -> None:
+    """Join the cluster at `address`, or start a local one; raise GP113 if
+    the cluster cannot be reached."""
+    try:
+        ray.init(address=address, include_dashboard=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise AnnotateError(Errors.GP113.format(address=address, reason=first_line(err))) from err
 
 
 def _ray_reason(err: Exception) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 
 from ..errors import Errors
 from .sources import JSONL, PARQUET, AnnotateError
@@ -89,20 +89,15 @@ def write_rows(rows: List[OutputRow], stem: Path, fmt: str, id_type: str) -> Pat
     return path
 
 
-def write_docbin(docs: List[Doc], ids: List[Any], stem: Path) -> Path:
-    """Write the annotated docs of one shard to a DocBin, atomically. Each
-    doc's id is in `doc.user_data["id"]`.
+def write_docbin(docbin: DocBin, stem: Path) -> Path:
+    """Write the annotated docs of one shard, atomically.
 
-    docs (List[Doc]): the docs (rows with an error have none).
-    ids (List[Any]): their ids.
+    docbin (DocBin): the docs (rows with an error have none); each doc's id is
+        in `doc.user_data["id"]`.
     stem (Path): the file's path without its suffix.
     RETURNS (Path): the file written.
     """
     path = stem.with_suffix(DOCBIN_SUFFIX)
-    docbin = DocBin(store_user_data=True)
-    for doc, row_id in zip(docs, ids):
-        doc.user_data["id"] = row_id
-        docbin.add(doc)
     tmp = _tmp_path(path)
     docbin.to_disk(tmp)
     os.replace(tmp, path)

@@ -174,7 +174,7 @@ def _parquet_schema(path: Path):
     try:
         return pq.read_schema(path)
     except (OSError, ValueError) as err:  # pyarrow.ArrowInvalid is a ValueError
-        raise AnnotateError(Errors.GP101.format(path=path, reason=_first_line(err))) from err
+        raise AnnotateError(Errors.GP101.format(path=path, reason=first_line(err))) from err
 
 
 def _parquet_id_type(path: Path, id_column: str) -> str:
@@ -255,13 +255,13 @@ def _check_jsonl_columns(path: Path, text_column: str, id_column: Optional[str])
         with path.open("rb") as file:
             line = file.readline()
     except OSError as err:
-        raise AnnotateError(Errors.GP101.format(path=path, reason=_first_line(err))) from err
+        raise AnnotateError(Errors.GP101.format(path=path, reason=first_line(err))) from err
     if not line.strip():
         return  # an empty file has no rows; a blank first line is a row error
     try:
         first = json.loads(line)
     except ValueError as err:
-        reason = f"its first line is not JSON ({_first_line(err)})"
+        reason = f"its first line is not JSON ({first_line(err)})"
         raise AnnotateError(Errors.GP101.format(path=path, reason=reason)) from err
     if not isinstance(first, dict):
         reason = "its first line is not a JSON object with a text field"
@@ -334,7 +334,7 @@ def _parse_jsonl_row(
     try:
         row = json.loads(line)
     except ValueError as err:
-        return None, None, f"not a JSON line: {_first_line(err)}"
+        return None, None, f"not a JSON line: {first_line(err)}"
     if not isinstance(row, dict):
         return None, None, "not a JSON object"
     row_id = row.get(id_column) if id_column is not None else None
@@ -346,6 +346,12 @@ def _parse_jsonl_row(
     return row_id, row[text_column], None
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception, limit: int = 300) -> str:
+    """The first line of an exception's message (its type if it has none).
+
+    err (Exception): the exception.
+    limit (int): the most characters returned.
+    RETURNS (str): the line.
+    """
     lines = str(err).strip().splitlines()
-    return (lines[0] if lines else type(err).__name__)[:200]
+    return (lines[0] if lines else type(err).__name__)[:limit]
