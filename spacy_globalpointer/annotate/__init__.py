@@ -16,13 +16,16 @@ from ..errors import Errors
 from .annotator import AnnotateTask, ShardSummary, find_component, load_pipeline, span_records
 from .engines import ENGINES, LOCAL, RAY, run_local, run_ray
 from .sinks import SUFFIX, output_schema, prepare_folder, remove_leftovers
-from .sources import AnnotateError, plan_input
+from .sources import AnnotateError, InputPlan, plan_input
 
 __all__ = [
     "AnnotateError", "AnnotateResult", "WorkerStats", "annotate", "output_schema", "span_records"
 ]
 
 DEFAULT_SHARD_SIZE = 5000
+# Without a shard size, a small input is cut finer, so that every worker gets
+# about this many shards (and none waits while another finishes a big one).
+SHARDS_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def annotate(
     id_column: Optional[str] = None,
     format: str = "parquet",
     batch_size: Optional[int] = None,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: Optional[int] = None,
     n_process: int = 1,
     num_workers: int = 2,
     num_gpus: float = 0.0,
@@ -108,7 +111,9 @@ def annotate(
     format (str): "parquet" or "jsonl".
     batch_size (Optional[int]): docs per `nlp.pipe` batch; None uses the
         pipeline's `nlp.batch_size`.
-    shard_size (int): rows per shard: the unit of work, retry and output file.
+    shard_size (Optional[int]): rows per shard: the unit of work, retry and
+        output file. None: DEFAULT_SHARD_SIZE, or fewer for a small input so
+        that each worker gets about SHARDS_PER_WORKER shards.
     n_process (int): local engine: worker processes (1: this process).
     num_workers (int): Ray engine: actors, each loading the pipeline once.
     num_gpus (float): Ray engine: GPUs per actor (0: CPU).
@@ -135,7 +140,8 @@ def annotate(
     code = str(Path(code).resolve()) if code is not None else None
     output = Path(output).resolve()
     docbin_dir = Path(docbin_dir).resolve() if docbin_dir is not None else None
-    plan = plan_input(Path(input_path).resolve(), text_column, id_column, shard_size)
+    workers = n_process if engine == LOCAL else num_workers
+    plan = _plan(Path(input_path).resolve(), text_column, id_column, shard_size, workers)
     nlp = load_pipeline(model, code)
     task = AnnotateTask(
         model=model,
@@ -175,7 +181,7 @@ def _check_settings(
     engine: str,
     format: str,
     batch_size: Optional[int],
-    shard_size: int,
+    shard_size: Optional[int],
     n_process: int,
     num_workers: int,
     max_retries: int,
@@ -185,14 +191,28 @@ def _check_settings(
         if value not in choices:
             message = Errors.GP107.format(name=name, value=value, choices=", ".join(choices))
             raise AnnotateError(message)
-    positive = {"shard_size": shard_size, "n_process": n_process, "num_workers": num_workers}
-    if batch_size is not None:
-        positive["batch_size"] = batch_size
+    positive = {"n_process": n_process, "num_workers": num_workers}
+    for name, optional in (("batch_size", batch_size), ("shard_size", shard_size)):
+        if optional is not None:
+            positive[name] = optional
     for name, value in positive.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise AnnotateError(Errors.GP104.format(name=name, value=value))
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise AnnotateError(Errors.GP104.format(name="max_retries", value=max_retries))
+
+
+def _plan(
+    path: Path, text_column: str, id_column: Optional[str], shard_size: Optional[int], workers: int
+) -> InputPlan:
+    """Cut the input into shards of `shard_size` rows; without a size, into
+    shards of DEFAULT_SHARD_SIZE rows or, for a small input, into about
+    SHARDS_PER_WORKER shards per worker."""
+    plan = plan_input(path, text_column, id_column, shard_size or DEFAULT_SHARD_SIZE)
+    wanted = SHARDS_PER_WORKER * workers
+    if shard_size is None and workers > 1 and len(plan.shards) < wanted < plan.n_rows:
+        plan = plan_input(path, text_column, id_column, -(-plan.n_rows // wanted))
+    return plan
 
 
 def _require_pyarrow() -> None:

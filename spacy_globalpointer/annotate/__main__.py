@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from . import DEFAULT_SHARD_SIZE, AnnotateError, annotate
+from . import DEFAULT_SHARD_SIZE, SHARDS_PER_WORKER, AnnotateError, annotate
 
 
 def annotate_cli(
@@ -22,7 +22,7 @@ def annotate_cli(
     id_column: Optional[str] = typer.Option(None, "--id-column", help="Column with the row ids; without it a row's id is its position in the input, from 0"),
     format: str = typer.Option("parquet", "--format", "-f", help="Output format: parquet or jsonl"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Docs per nlp.pipe batch (default: the pipeline's nlp.batch_size)"),
-    shard_size: int = typer.Option(DEFAULT_SHARD_SIZE, "--shard-size", help="Rows per shard: the unit of work, retry and output file"),
+    shard_size: Optional[int] = typer.Option(None, "--shard-size", help=f"Rows per shard: the unit of work, retry and output file (default: {DEFAULT_SHARD_SIZE}, fewer for a small input so that each worker gets about {SHARDS_PER_WORKER})"),
     n_process: int = typer.Option(1, "--n-process", "-n", help="local: worker processes"),
     num_workers: int = typer.Option(2, "--num-workers", "-w", help="ray: actors, one pipeline load each"),
     num_gpus: float = typer.Option(0.0, "--num-gpus", help="ray: GPUs per actor (0: run on CPU)"),

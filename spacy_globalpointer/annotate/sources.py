@@ -96,8 +96,6 @@ def plan_input(
     shard_size (int): the most rows per shard.
     RETURNS (InputPlan): the shards, the row count and the id type.
     """
-    if shard_size < 1:
-        raise AnnotateError(Errors.GP104.format(name="shard_size", value=shard_size))
     files, fmt = _input_files(Path(path))
     shards: List[Shard] = []
     n_rows = 0
