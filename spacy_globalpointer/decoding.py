@@ -8,6 +8,7 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from .models.types import SpanScores
+from .thresholds import probability_to_logit
 
 
 @dataclass
@@ -44,19 +45,18 @@ class Candidates:
 _FIELDS = ("doc", "start", "end", "label", "score")
 
 
-def probability_to_logit(threshold: float) -> float:
-    """The logit above which sigmoid(logit) > threshold."""
-    return float(numpy.log(threshold) - numpy.log1p(-threshold))
-
-
-def decode(ops, span_scores: SpanScores, threshold: float) -> Candidates:
+def decode(ops, span_scores: SpanScores, threshold) -> Candidates:
     """Every scored span whose probability (sigmoid of its logit) exceeds the
-    threshold, with doc index, token offsets, label index and probability.
-    Only the hits leave the device."""
+    threshold of its label, with doc index, token offsets, label index and
+    probability. Only the hits leave the device.
+
+    threshold (Union[float, numpy.ndarray]): one probability, or one per label.
+    """
     scores = span_scores.scores
-    hits = ops.xp.logical_and(
-        scores > probability_to_logit(threshold), span_scores.mask
-    )
+    n_labels = scores.shape[1]
+    logits = numpy.broadcast_to(probability_to_logit(threshold), (n_labels,))
+    cut = ops.asarray(logits.astype(scores.dtype)).reshape(1, n_labels, 1, 1)
+    hits = ops.xp.logical_and(scores > cut, span_scores.mask)
     block, label, row, col = (ops.to_numpy(a).astype("int64") for a in ops.xp.nonzero(hits))
     logits = ops.to_numpy(scores[hits]).astype("float32")
     doc, start, end = span_scores.layout.locate(block, row, col)
@@ -113,7 +113,7 @@ def batch_windows(windows: Iterable[Window], max_tokens: int) -> Iterator[List[W
 def predict_windowed(
     head: Model,
     tokvecs: Sequence[Floats2d],
-    threshold: float,
+    threshold,
     max_length: int,
     window: int,
     max_tokens: int,
@@ -132,6 +132,20 @@ def predict_windowed(
             Candidates(docs[found.doc], found.start + shift, found.end + shift, found.label, found.score)
         )
     return Candidates.concat(parts)
+
+
+def top_labels_per_span(candidates: Candidates, k: int) -> numpy.ndarray:
+    """Indices of the candidates that are among the `k` highest-scoring labels
+    of their span (doc, start, end); ties go to the lower label index."""
+    c = candidates
+    order = numpy.lexsort((c.label, -c.score, c.end, c.start, c.doc))
+    doc, start, end = c.doc[order], c.start[order], c.end[order]
+    new_span = numpy.ones(len(order), dtype=bool)
+    new_span[1:] = (doc[1:] != doc[:-1]) | (start[1:] != start[:-1]) | (end[1:] != end[:-1])
+    span_id = numpy.cumsum(new_span) - 1
+    first = numpy.flatnonzero(new_span)
+    rank = numpy.arange(len(order)) - first[span_id]
+    return numpy.sort(order[rank < k])
 
 
 def greedy_non_overlapping(
@@ -154,3 +168,35 @@ def greedy_non_overlapping(
             taken[s:e] = True
             kept.append(i)
     return numpy.asarray(kept, dtype="int64")
+
+
+def resolve_ents(
+    existing: Sequence[Tuple[int, int]],
+    found: Candidates,
+    length: int,
+    overwrite: bool,
+) -> Tuple[List[int], numpy.ndarray]:
+    """Which entities a doc ends up with: the candidates resolved to
+    non-overlapping spans by score, next to the entities already on the doc.
+
+    existing (Sequence[Tuple[int, int]]): (start, end) of the doc's entities.
+    found (Candidates): one doc's candidates for `doc.ents`.
+    length (int): the doc's length in tokens.
+    overwrite (bool): whether candidates may replace existing entities they
+        overlap (else existing entities are kept and candidates fill the gaps).
+    RETURNS (Tuple[List[int], numpy.ndarray]): the indices of the existing
+        entities kept, and the indices of the candidates picked.
+    """
+    occupied = numpy.zeros(length, dtype=bool)
+    for start, end in existing:
+        occupied[start:end] = True
+    picked = greedy_non_overlapping(
+        found.start, found.end, found.score, length, occupied=None if overwrite else occupied
+    )
+    if not overwrite:
+        return list(range(len(existing))), picked
+    taken = numpy.zeros(length, dtype=bool)
+    for i in picked:
+        taken[found.start[i] : found.end[i]] = True
+    kept = [i for i, (start, end) in enumerate(existing) if not taken[start:end].any()]
+    return kept, picked

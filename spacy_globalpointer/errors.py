@@ -21,18 +21,36 @@ class Warnings(metaclass=ErrorsWithCodes):
         "config if these spans matter."
     )
     GPW003 = (
-        "Component '{name}' has `annotate_ents = true`, but {count} gold entity "
-        "span(s) in doc '{doc}' overlap; `doc.ents` cannot hold overlapping "
-        "spans. Keep the nested gold in `doc.spans[\"{spans_key}\"]` and set "
-        "`annotate_ents = false` to learn nested spans."
+        "Component '{name}' learns from {place}, but the training data has "
+        "{n_gold} gold span(s) there and {n_other} in {other}, so it trains on "
+        "no positives. {fix}"
+    )
+    GPW004 = (
+        "Component '{name}': {count} gold span(s) have labels the component "
+        "does not have and are left out of training: {labels}. Its labels are "
+        "{known}. Add them to `[initialize.components.{name}] labels` (or "
+        "leave `labels` out to take every label from the data), or remove "
+        "these spans from the corpus."
+    )
+    GPW005 = (
+        "Component '{name}': no gold span of label(s) {labels} aligns with the "
+        "predicted tokenization, so the component keeps the label(s) but "
+        "cannot learn them. See warning GPW001 about misaligned spans."
+    )
+    GPW006 = (
+        "Component '{name}': `[training.score_weights]` names {keys}, which no "
+        "component in the pipeline reports, so these columns would always "
+        "show 0 (and weigh on the training score). They were removed for this "
+        "run; the component reports {reported}. Remove them from the config to "
+        "silence this warning."
     )
 
 
 class Errors(metaclass=ErrorsWithCodes):
     GP001 = (
-        "Component '{name}': `threshold` must be a probability between 0 and 1 "
-        "(exclusive), got {value!r}. Set "
-        "`[components.{name}] threshold` to e.g. 0.5."
+        "Component '{name}': `{setting}` must be a probability between 0 and 1 "
+        "(0 keeps every scored span, 1 none), got {value!r}. Set it in "
+        "`[components.{name}]`, e.g. `threshold = 0.5`."
     )
     GP002 = (
         "Component '{name}': `max_length` must be a positive number of tokens "
@@ -49,8 +67,8 @@ class Errors(metaclass=ErrorsWithCodes):
         "before using it, or load a trained pipeline with `spacy.load`."
     )
     GP005 = (
-        "The GlobalPointer head needs an even `head_size` (RoPE rotates pairs of "
-        "dimensions), got {value!r}."
+        "The GlobalPointer head needs a positive whole number as `head_size`, "
+        "got {value!r}. Set `head_size` in the architecture's config, e.g. 64."
     )
     GP006 = (
         "The GlobalPointer head received token vectors of width {got}, but it "
@@ -65,6 +83,27 @@ class Errors(metaclass=ErrorsWithCodes):
     GP008 = (
         "Component '{name}': the gold span {span!r} in doc '{doc}' is "
         "{problem}. Gold spans must lie inside the doc and have start < end."
+    )
+    GP009 = (
+        "Component '{name}': `{setting}` must map labels to probabilities, "
+        "e.g. `{setting} = {{\"PER\": 0.4}}`, got {value!r}."
+    )
+    GP010 = (
+        "Component '{name}': `max_positive` must be a positive whole number "
+        "(the most labels kept per span) or null (no limit), got {value!r}."
+    )
+    GP011 = (
+        "Component '{name}': `{setting}` names label(s) {unknown} that the "
+        "component does not predict. Its labels are {labels}."
+    )
+    GP012 = (
+        "Component '{name}' learns from {place}, but the training data has no "
+        "gold there, while {other} holds {n_other} span(s). {fix}"
+    )
+    GP013 = (
+        "The GlobalPointer head needs an even `head_size` when `use_rope` is "
+        "true (RoPE rotates pairs of dimensions), got {value!r}. Use an even "
+        "size, or set `use_rope = false`."
     )
 
     # Batch annotation (spacy_globalpointer.annotate). Codes from GP101 keep

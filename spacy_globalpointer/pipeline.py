@@ -3,7 +3,7 @@ import warnings
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy
 from spacy.errors import Errors as SpacyErrors
@@ -15,12 +15,14 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 
-from .decoding import Candidates, greedy_non_overlapping, predict_windowed
+from .decoding import Candidates, predict_windowed, resolve_ents, top_labels_per_span
 from .errors import Errors, Warnings
+from .gold import GoldPlace, GoldScan, describe_error, doc_preview, scan_gold
 from .loss import multilabel_categorical_crossentropy
 from .models.layout import block_geometry
 from .models.types import GPModelT, SpanScores
-from .scorer import globalpointer_score  # noqa: F401 (registers the scorer)
+from .scorer import default_score_weights, globalpointer_score, reported_scores
+from .thresholds import ThresholdTable, check_threshold_settings, make_threshold_table
 
 default_model_config = """
 [model]
@@ -75,15 +77,17 @@ PREDICT_BATCH_SCORES = 2**21
         "annotate_ents": False,
         "overwrite_ents": False,
         "threshold": 0.5,
+        "thresholds": {},
+        "ents_threshold": None,
+        "ents_thresholds": {},
+        "max_positive": None,
         "max_length": None,
         "scorer": {"@scorers": "spacy-globalpointer.globalpointer_scorer.v1"},
     },
-    default_score_weights={
-        f"spans_{DEFAULT_SPANS_KEY}_f": 1.0,
-        f"spans_{DEFAULT_SPANS_KEY}_p": 0.0,
-        f"spans_{DEFAULT_SPANS_KEY}_r": 0.0,
-        f"spans_{DEFAULT_SPANS_KEY}_per_type": None,
-    },
+    # No static weights: which scores the pipe reports depends on its
+    # `spans_key` and `annotate_ents`, so `initialize` adds the right ones to
+    # `[training.score_weights]` (see GlobalPointerNER._fit_score_weights).
+    default_score_weights={},
 )
 def make_globalpointer_ner(
     nlp: Language,
@@ -93,6 +97,10 @@ def make_globalpointer_ner(
     annotate_ents: bool,
     overwrite_ents: bool,
     threshold: float,
+    thresholds: Dict[str, float],
+    ents_threshold: Optional[float],
+    ents_thresholds: Dict[str, float],
+    max_positive: Optional[int],
     max_length: Optional[int],
     scorer: Optional[Callable],
 ) -> "GlobalPointerNER":
@@ -107,8 +115,16 @@ def make_globalpointer_ner(
     overwrite_ents (bool): with `annotate_ents`, whether predictions replace
         entities already on the doc that they overlap. By default existing
         entities are kept and predictions fill the gaps, as spaCy's `ner` does.
-    threshold (float): a span is predicted when its probability (sigmoid of its
-        logit) exceeds this; 0.5 is the paper's "score > 0" rule.
+    threshold (float): a span is written to `doc.spans` when its probability
+        (sigmoid of its logit) exceeds this; 0.5 is the paper's "score > 0"
+        rule. 0 keeps every scored span, 1 none.
+    thresholds (Dict[str, float]): per-label thresholds that override
+        `threshold`, e.g. tuned with `python -m spacy_globalpointer tune-thresholds`.
+    ents_threshold (Optional[float]): with `annotate_ents`, the threshold of the
+        candidates for `doc.ents`; null uses the `doc.spans` thresholds.
+    ents_thresholds (Dict[str, float]): per-label overrides of `ents_threshold`.
+    max_positive (Optional[int]): the most labels one span can get in
+        `doc.spans` (the highest-scoring ones); null for no limit.
     max_length (Optional[int]): longest span in tokens to score; null scores
         spans up to twice the longest gold span seen at initialize.
     scorer (Optional[Callable]): the scoring method.
@@ -121,6 +137,10 @@ def make_globalpointer_ner(
         annotate_ents=annotate_ents,
         overwrite_ents=overwrite_ents,
         threshold=threshold,
+        thresholds=thresholds,
+        ents_threshold=ents_threshold,
+        ents_thresholds=ents_thresholds,
+        max_positive=max_positive,
         max_length=max_length,
         scorer=scorer,
     )
@@ -147,14 +167,16 @@ class GlobalPointerNER(TrainablePipe):
         annotate_ents: bool = False,
         overwrite_ents: bool = False,
         threshold: float = 0.5,
+        thresholds: Optional[Dict[str, float]] = None,
+        ents_threshold: Optional[float] = None,
+        ents_thresholds: Optional[Dict[str, float]] = None,
+        max_positive: Optional[int] = None,
         max_length: Optional[int] = None,
         scorer: Optional[Callable] = globalpointer_score,
     ) -> None:
         """Initialize the pipe. See `make_globalpointer_ner` for the settings."""
         if not isinstance(spans_key, str) or not spans_key:
             raise ValueError(Errors.GP003.format(name=name, value=spans_key))
-        if isinstance(threshold, bool) or not (0.0 < float(threshold) < 1.0):
-            raise ValueError(Errors.GP001.format(name=name, value=threshold))
         if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
             raise ValueError(Errors.GP002.format(name=name, value=max_length))
         self.vocab = vocab
@@ -166,10 +188,17 @@ class GlobalPointerNER(TrainablePipe):
             "spans_key": spans_key,
             "annotate_ents": annotate_ents,
             "overwrite_ents": overwrite_ents,
-            "threshold": float(threshold),
+            "threshold": threshold,
+            "thresholds": dict(thresholds or {}),
+            "ents_threshold": ents_threshold,
+            "ents_thresholds": dict(ents_thresholds or {}),
+            "max_positive": max_positive,
             "max_length": max_length,
             "learned_max_length": None,
         }
+        check_threshold_settings(name, self.cfg)
+        # Labels whose gold spans were found skipped during `update` (warned once).
+        self._warned_labels: Set[str] = set()
         # The architecture's own max_length, used when the pipe's is null.
         self._model_max_length = self._head.attrs.get("max_length")
         self._sync_max_length()
@@ -236,21 +265,30 @@ class GlobalPointerNER(TrainablePipe):
 
         docs (Iterable[Doc]): the docs to predict for.
         RETURNS (Candidates): doc index, start, end, label index and probability
-            of every predicted span.
+            of every span above the lowest threshold of its label (for
+            `doc.spans` or `doc.ents`); `set_annotations` applies each output's
+            own thresholds.
         """
         docs = list(docs)
         self._require_initialized()
+        table = self.threshold_table
         if not any(len(doc) for doc in docs):
             return Candidates.empty()
         tokvecs = self.model.get_ref("tok2vec").predict(docs)
         return predict_windowed(
             self._head,
             tokvecs,
-            self.cfg["threshold"],
+            table.floor,
             self.max_length,
             window=PREDICT_WINDOW,
             max_tokens=self._predict_batch_tokens(),
         )
+
+    @property
+    def threshold_table(self) -> ThresholdTable:
+        """The thresholds per label in force now, checked (the settings can be
+        changed in `pipe.cfg` at run time, e.g. by `spacy find-threshold`)."""
+        return make_threshold_table(self.name, self.cfg, self.labels)
 
     def _predict_batch_tokens(self) -> int:
         """Tokens per call of the head in `predict`: PREDICT_BATCH_TOKENS, or
@@ -266,14 +304,12 @@ class GlobalPointerNER(TrainablePipe):
         candidates (Candidates): the output of `predict`.
         """
         docs = list(docs)
+        table = self.threshold_table
         labels = [self.vocab.strings.add(label) for label in self.labels]
-        # Sort once by (doc, start, end, label); each doc's spans are then a slice.
-        ordered = candidates.select(
-            numpy.lexsort((candidates.label, candidates.end, candidates.start, candidates.doc))
-        )
-        bounds = numpy.searchsorted(ordered.doc, numpy.arange(len(docs) + 1))
-        for i, doc in enumerate(docs):
-            found = ordered.select(slice(bounds[i], bounds[i + 1]))
+        span_out = candidates.select(candidates.score > table.spans[candidates.label])
+        if table.max_positive is not None:
+            span_out = span_out.select(top_labels_per_span(span_out, table.max_positive))
+        for doc, found in _per_doc(docs, span_out):
             spans = [
                 Span(doc, int(s), int(e), label=labels[int(lab)])
                 for s, e, lab in zip(found.start, found.end, found.label)
@@ -281,28 +317,24 @@ class GlobalPointerNER(TrainablePipe):
             group = SpanGroup(doc, name=self.key, spans=spans)
             group.attrs["scores"] = found.score
             doc.spans[self.key] = group
-            if self.cfg["annotate_ents"]:
-                self._set_ents(doc, spans, found)
+        if self.cfg["annotate_ents"]:
+            ent_out = candidates.select(candidates.score > table.ents[candidates.label])
+            for doc, found in _per_doc(docs, ent_out):
+                self._set_ents(doc, found, labels)
 
-    def _set_ents(self, doc: Doc, spans: List[Span], found: Candidates) -> None:
-        """Resolve the predicted spans to non-overlapping entities by score,
+    def _set_ents(self, doc: Doc, found: Candidates, labels: List[int]) -> None:
+        """Resolve the candidate spans to non-overlapping entities by score,
         keeping or replacing the entities already on the doc."""
         existing = list(doc.ents)
-        occupied = numpy.zeros(len(doc), dtype=bool)
-        for ent in existing:
-            occupied[ent.start : ent.end] = True
-        overwrite = self.cfg["overwrite_ents"]
-        keep = greedy_non_overlapping(
-            found.start, found.end, found.score, len(doc),
-            occupied=None if overwrite else occupied,
+        kept, picked = resolve_ents(
+            [(e.start, e.end) for e in existing], found, len(doc), self.cfg["overwrite_ents"]
         )
-        new_ents = [spans[i] for i in keep]
-        if overwrite:
-            taken = numpy.zeros(len(doc), dtype=bool)
-            for span in new_ents:
-                taken[span.start : span.end] = True
-            existing = [e for e in existing if not taken[e.start : e.end].any()]
-        doc.ents = sorted(existing + new_ents, key=lambda span: span.start)
+        new_ents = [
+            Span(doc, int(found.start[i]), int(found.end[i]), label=labels[int(found.label[i])])
+            for i in picked
+        ]
+        ents = [existing[i] for i in kept] + new_ents
+        doc.ents = sorted(ents, key=lambda span: span.start)
 
     # ------------------------------------------------------------------ training
 
@@ -378,61 +410,29 @@ class GlobalPointerNER(TrainablePipe):
 
     def _gold_spans(self, examples: List[Example]) -> Tuple[numpy.ndarray, ...]:
         """(doc, start, end, label) arrays of the gold spans aligned to the
-        predicted tokenization. Spans of unknown labels are skipped."""
+        predicted tokenization. Spans of labels the pipe lacks are skipped,
+        with a warning the first time each such label is seen."""
         label_map = self._label_map
+        place = self._gold_place
         rows: List[Tuple[int, int, int, int]] = []
+        unknown: Dict[str, int] = {}
         for i, eg in enumerate(examples):
-            for span in self._aligned_gold(eg)[0]:
+            for span in place.aligned(eg)[0]:
                 label = label_map.get(span.label_)
                 if label is not None:
                     rows.append((i, span.start, span.end, label))
+                elif span.label_ not in self._warned_labels:
+                    unknown[span.label_] = unknown.get(span.label_, 0) + 1
+        if unknown:
+            self._warned_labels.update(unknown)
+            self._warn_unknown_labels(unknown)
         if not rows:
             return tuple(numpy.zeros((0,), dtype="int64") for _ in range(4))
         return tuple(numpy.asarray(col, dtype="int64") for col in zip(*rows))
 
-    def _aligned_gold(self, eg: Example) -> Tuple[List[Span], List[Span]]:
-        """The gold spans of an example mapped onto its predicted doc, and the
-        gold spans that could not be mapped."""
-        gold = self._checked_gold(eg)
-        if not gold:
-            return [], []
-        aligned = list(eg.get_aligned_spans_y2x(gold, allow_overlap=True))
-        if len(aligned) == len(gold):
-            return aligned, []
-        found = {(s.start_char, s.end_char, s.label) for s in aligned}
-        missing = [s for s in gold if (s.start_char, s.end_char, s.label) not in found]
-        return aligned, missing
-
-    def _checked_gold(self, eg: Example) -> List[Span]:
-        """The gold spans of the reference doc; raise GP008 for a span that is
-        empty or lies (partly) outside the doc. spaCy cannot create such spans,
-        but a span group read from bytes (e.g. a damaged DocBin) can hold them."""
-        ref = eg.reference
-        if self.cfg["annotate_ents"]:
-            return list(ref.ents)
-        group = ref.spans.get(self.key)
-        if group is None:
-            return []
-        gold = []
-        for i in range(len(group)):
-            try:
-                span = group[i]
-            except IndexError as err:  # spaCy E035: start/end outside the doc
-                raise ValueError(
-                    Errors.GP008.format(
-                        name=self.name, span=f"#{i} of doc.spans['{self.key}']",
-                        doc=_doc_preview(ref), problem=f"outside the doc ({_describe(err)})",
-                    )
-                ) from err
-            if span.end <= span.start:
-                raise ValueError(
-                    Errors.GP008.format(
-                        name=self.name, span=f"({span.start}, {span.end}, {span.label_!r})",
-                        doc=_doc_preview(ref), problem="empty (zero tokens)",
-                    )
-                )
-            gold.append(span)
-        return gold
+    @property
+    def _gold_place(self) -> GoldPlace:
+        return GoldPlace(self.name, self.key, bool(self.cfg["annotate_ents"]))
 
     def initialize(
         self,
@@ -441,12 +441,13 @@ class GlobalPointerNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[List[str]] = None,
     ) -> None:
-        """Initialize the pipe for training: labels, the span-length cap and the
-        model's weights.
+        """Initialize the pipe for training: labels, the span-length cap, the
+        model's weights, and the training scores this pipe reports.
 
         get_examples (Callable[[], Iterable[Example]]): returns the training
             examples (gold as for `update`).
-        nlp (Language): the current nlp object the component is part of.
+        nlp (Language): the current nlp object the component is part of; its
+            `[training.score_weights]` get this pipe's score columns.
         labels (Optional[List[str]]): the labels to add, e.g. from
             `[initialize.components]` or `spacy init labels`; read from the
             data if not given.
@@ -458,56 +459,112 @@ class GlobalPointerNER(TrainablePipe):
         # A span can only be too long for a cap set in the config: a cap learned
         # from this data is at least twice its longest span.
         fixed_cap = self.cfg["max_length"] or self._model_max_length
-        longest = self._scan_gold(get_examples(), add_labels=labels is None, limit=fixed_cap)
+        scan = scan_gold(
+            self._gold_place, get_examples(),
+            known_labels=None if labels is None else self.labels, limit=fixed_cap,
+        )
+        if labels is None:
+            for label in scan.labels:
+                self.add_label(label)
+        self._check_gold_place(scan)
         self._require_labels()
-        if longest:
-            self.cfg["learned_max_length"] = max(MIN_LEARNED_MAX_LENGTH, 2 * longest)
+        self._warn_about_gold(scan, fixed_cap)
+        if scan.longest:
+            self.cfg["learned_max_length"] = max(MIN_LEARNED_MAX_LENGTH, 2 * scan.longest)
         self._sync_max_length()
         head = self._head
         if head.has_dim("nO") is None:
             head.set_dim("nO", len(self.labels))
         sample = [eg.x for eg in islice(get_examples(), 10)]
         self.model.initialize(X=sample)
+        if nlp is not None:
+            self._fit_score_weights(nlp)
 
-    def _scan_gold(
-        self, examples: Iterable[Example], add_labels: bool, limit: Optional[int]
-    ) -> int:
-        """Collect labels (optionally), warn once about gold spans that do not
-        align with the tokenization and once about spans longer than `limit`,
-        and return the longest aligned span in tokens."""
-        longest = 0
-        n_missing, n_docs, first = 0, 0, None
-        n_long, first_long = 0, None
-        for eg in examples:
-            aligned, missing = self._aligned_gold(eg)
-            for span in aligned:
-                if add_labels:
-                    self.add_label(span.label_)
-                longest = max(longest, len(span))
-                if limit is not None and len(span) > limit:
-                    n_long += 1
-                    first_long = first_long or (span, eg.reference)
-            if missing:
-                n_missing += len(missing)
-                n_docs += 1
-                first = first or (missing[0], eg.reference)
-        if first is not None:
-            span, doc = first
+    def _check_gold_place(self, scan: GoldScan) -> None:
+        """Raise GP012 (no labels) or warn GPW003 (labels given) when all the
+        gold lies in the place this pipe does not read."""
+        if scan.n_gold or not scan.n_other_place:
+            return
+        place = self._gold_place
+        if place.use_ents:
+            fix = (
+                "For nested gold, set `annotate_ents = false`; for flat gold, "
+                "also set the entities on the reference docs (`doc.ents`)."
+            )
+        else:
+            fix = (
+                "Set `annotate_ents = true` to learn from (and write) `doc.ents`, "
+                f"or put the gold spans into doc.spans[\"{self.key}\"]."
+            )
+        args = dict(
+            name=self.name, place=place.describe(), other=place.describe(not place.use_ents),
+            n_other=scan.n_other_place, fix=fix,
+        )
+        if not self.labels:
+            raise ValueError(Errors.GP012.format(**args))
+        warnings.warn(Warnings.GPW003.format(n_gold=0, **args))
+
+    def _warn_about_gold(self, scan: GoldScan, limit: Optional[int]) -> None:
+        """The warnings of initialize: misaligned, too long, unknown labels,
+        labels that cannot be learned."""
+        if scan.first_misaligned is not None:
+            span, doc = scan.first_misaligned
             warnings.warn(
                 Warnings.GPW001.format(
-                    name=self.name, count=n_missing, n_docs=n_docs, span=span.text,
-                    label=span.label_, doc=_doc_preview(doc),
+                    name=self.name, count=scan.n_misaligned, n_docs=scan.n_misaligned_docs,
+                    span=span.text, label=span.label_, doc=doc_preview(doc),
                 )
             )
-        if first_long is not None:
-            span, doc = first_long
+        if scan.first_too_long is not None:
+            span, doc = scan.first_too_long
             warnings.warn(
                 Warnings.GPW002.format(
-                    name=self.name, count=n_long, max_length=limit, span=span.text,
-                    label=span.label_, length=len(span), doc=_doc_preview(doc),
+                    name=self.name, count=scan.n_too_long, max_length=limit, span=span.text,
+                    label=span.label_, length=len(span), doc=doc_preview(doc),
                 )
             )
-        return longest
+        if scan.unknown_labels:
+            self._warned_labels.update(scan.unknown_labels)
+            self._warn_unknown_labels(scan.unknown_labels)
+        unlearnable = [label for label in self.labels if label in scan.labels and not scan.aligned_labels[label]]
+        if unlearnable:
+            warnings.warn(Warnings.GPW005.format(name=self.name, labels=unlearnable))
+
+    def _warn_unknown_labels(self, counts: Dict[str, int]) -> None:
+        listed = ", ".join(f"{label!r} ({n})" for label, n in sorted(counts.items()))
+        warnings.warn(
+            Warnings.GPW004.format(
+                name=self.name, count=sum(counts.values()), labels=listed, known=list(self.labels)
+            )
+        )
+
+    def _fit_score_weights(self, nlp: Language) -> None:
+        """Make `[training.score_weights]` show this pipe's real scores.
+
+        Adds the scores this pipe reports (e.g. `spans_<key>_f`, or `ents_f` as
+        the main score with `annotate_ents`) where the config does not weigh
+        them already, and removes span or entity scores that no component of
+        the pipeline reports (they would print as columns of 0 and, in
+        `meta.json`, as fake zeros), with a warning."""
+        weights = nlp.config["training"].setdefault("score_weights", {})
+        for key, value in default_score_weights(self.key, self.cfg["annotate_ents"]).items():
+            weights.setdefault(key, value)
+        reported = set()
+        for name in nlp.component_names:
+            pipe = nlp.get_pipe(name)
+            if isinstance(pipe, GlobalPointerNER):
+                reported.update(reported_scores(pipe.key, pipe.cfg["annotate_ents"]))
+                continue
+            reported.update(nlp.get_pipe_meta(name).default_score_weights or {})
+            cfg = getattr(pipe, "cfg", None)
+            if isinstance(cfg, dict) and cfg.get("spans_key"):
+                reported.update(reported_scores(cfg["spans_key"], False))
+        dead = [key for key in weights if _is_span_score(key) and key not in reported]
+        if dead:
+            for key in dead:
+                del weights[key]
+            mine = reported_scores(self.key, self.cfg["annotate_ents"])
+            warnings.warn(Warnings.GPW006.format(name=self.name, keys=dead, reported=mine))
 
     # ------------------------------------------------------------------ helpers
 
@@ -540,12 +597,13 @@ class GlobalPointerNER(TrainablePipe):
     def _load(self, load: Callable[[], Any], source) -> "GlobalPointerNER":
         """Run one of TrainablePipe's loaders, turning its failures into GP007,
         check that labels and weights belong together (e.g. not a 'cfg' from
-        another training run), and give the head its span-length cap."""
+        another training run) and that the saved thresholds are valid, and
+        give the head its span-length cap."""
         try:
             load()
         except (ValueError, KeyError, TypeError, IndexError) as err:
             raise ValueError(
-                Errors.GP007.format(name=self.name, path=source, reason=_describe(err))
+                Errors.GP007.format(name=self.name, path=source, reason=describe_error(err))
             ) from err
         head = self._head
         if head.has_dim("nO") is True and head.get_dim("nO") != len(self.labels):
@@ -554,15 +612,27 @@ class GlobalPointerNER(TrainablePipe):
                 f"'model' score {head.get_dim('nO')}"
             )
             raise ValueError(Errors.GP007.format(name=self.name, path=source, reason=reason))
+        # A pipeline saved before these settings existed has none of them.
+        for setting, default in (("thresholds", {}), ("ents_threshold", None),
+                                 ("ents_thresholds", {}), ("max_positive", None)):
+            self.cfg.setdefault(setting, default)
+        make_threshold_table(self.name, self.cfg, self.labels)
         self._sync_max_length()
         return self
 
 
-def _doc_preview(doc: Doc, n_chars: int = 40) -> str:
-    text = doc.text
-    return text if len(text) <= n_chars else text[:n_chars] + "..."
+def _per_doc(docs: List[Doc], candidates: Candidates):
+    """Yield (doc, that doc's candidates sorted by start, end, label) for
+    every doc, with one sort for the whole batch."""
+    ordered = candidates.select(
+        numpy.lexsort((candidates.label, candidates.end, candidates.start, candidates.doc))
+    )
+    bounds = numpy.searchsorted(ordered.doc, numpy.arange(len(docs) + 1))
+    for i, doc in enumerate(docs):
+        yield doc, ordered.select(slice(bounds[i], bounds[i + 1]))
 
 
-def _describe(err: Exception) -> str:
-    message = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {message[0] if message else ''}"[:200]
+def _is_span_score(key: str) -> bool:
+    """Whether a score name is a span or entity score (`spans_<key>_f`,
+    `ents_p`, ...), the kind a component of this package could report."""
+    return key.startswith(("spans_", "ents_")) and key.rsplit("_", 1)[-1] in ("f", "p", "r", "type")

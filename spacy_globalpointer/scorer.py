@@ -1,6 +1,6 @@
 """The registered scorer: P/R/F for `doc.spans[spans_key]` and, when the pipe
 annotates entities, for `doc.ents`, overall and per type."""
-from typing import Any, Callable, Dict, Iterable
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.training import Example
@@ -47,6 +47,26 @@ def globalpointer_score(
     if annotate_ents:
         scores.update(get_ner_prf(examples))
     return scores
+
+
+def reported_scores(spans_key: str, annotate_ents: bool) -> List[str]:
+    """The names of the scores `globalpointer_score` returns for a pipe."""
+    names = [f"spans_{spans_key}_{m}" for m in ("f", "p", "r", "per_type")]
+    if annotate_ents:
+        names += [f"ents_{m}" for m in ("f", "p", "r", "per_type")]
+    return names
+
+
+def default_score_weights(spans_key: str, annotate_ents: bool) -> Dict[str, Optional[float]]:
+    """The training score weights of a pipe: its main output's F decides the
+    checkpoint (entity F with `annotate_ents`, else span F), its P and R and,
+    for flat models, the span F are shown beside it; per-type scores are
+    reported but not shown as columns."""
+    if annotate_ents:
+        return {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None,
+                f"spans_{spans_key}_f": 0.0, f"spans_{spans_key}_per_type": None}
+    return {f"spans_{spans_key}_f": 1.0, f"spans_{spans_key}_p": 0.0,
+            f"spans_{spans_key}_r": 0.0, f"spans_{spans_key}_per_type": None}
 
 
 @registry.scorers("spacy-globalpointer.globalpointer_scorer.v1")

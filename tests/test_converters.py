@@ -74,18 +74,22 @@ def cluener_dir(tmp_path):
 def test_cluener(tmp_path):
     conv = convert.convert("cluener", cluener_dir(tmp_path), tmp_path / "out", progress=False)
     train, dev, test = (load(tmp_path / "out" / f"{s}.spacy") for s in corpora.SPLITS)
-    assert len(train) == 3 and len(dev) == 1
-    assert spans_of(train[0]) == [("浙商银行", "company"), ("叶老桂", "name")]
-    assert ents_of(train[0]) == [("浙商银行", "company"), ("叶老桂", "name")]
+    # The test file is unlabeled: the official dev is test, and a seeded part
+    # of train (at least one doc) is dev.
+    assert len(train) == 2 and len(dev) == 1
+    docs = {d.text: d for d in train + dev}
+    assert spans_of(docs["浙商银行叶老桂"]) == [("浙商银行", "company"), ("叶老桂", "name")]
+    assert ents_of(docs["浙商银行叶老桂"]) == [("浙商银行", "company"), ("叶老桂", "name")]
     # doc.spans keeps both nested spans, doc.ents only the longest
-    assert spans_of(train[1]) == [("《招商银行报告》", "book"), ("招商银行", "company")]
-    assert ents_of(train[1]) == [("《招商银行报告》", "book")]
-    assert spans_of(train[2]) == [("北京", "address")]
+    assert spans_of(docs["《招商银行报告》"]) == [("《招商银行报告》", "book"), ("招商银行", "company")]
+    assert ents_of(docs["《招商银行报告》"]) == [("《招商银行报告》", "book")]
+    assert spans_of(docs["北京欢迎你"]) == [("北京", "address")]
     # per-character tokens
-    assert [t.text for t in train[0]] == list("浙商银行叶老桂")
-    # the unlabeled test file is skipped and test.spacy is a copy of dev
-    assert [d.text for d in test] == [d.text for d in dev] == ["玩CSOL"]
+    assert [t.text for t in docs["浙商银行叶老桂"]] == list("浙商银行叶老桂")
+    assert [d.text for d in test] == ["玩CSOL"]
     assert spans_of(test[0]) == [("CSOL", "game")]
+    expected_dev, _ = corpora._seeded_parts(3, (0.1, 0.9), 0)
+    assert [d.text for d in dev] == [["浙商银行叶老桂", "《招商银行报告》", "北京欢迎你"][i] for i in expected_dev]
     assert len(conv.skipped) == 1 and "test.json" in conv.skipped[0]
     rep = {r.split: r for r in conv.reports}
     assert rep["test"].unlabeled
@@ -97,19 +101,20 @@ def test_cluener(tmp_path):
     }
     assert "上海" in rep["train"].examples[corpora.TEXT_MISMATCH][0]
     assert "北京欢迎你" in rep["train"].examples[corpora.OUT_OF_RANGE][0]
-    assert conv.splits["train"].spans == 5 and conv.splits["train"].ents == 4
-    assert conv.splits["train"].overlapping_pairs == 1
-    assert conv.splits["dev"].labels == {"game": 1}
+    assert conv.splits["train"].spans + conv.splits["dev"].spans == 5
+    assert conv.splits["train"].ents + conv.splits["dev"].ents == 4
+    assert conv.splits["train"].overlapping_pairs + conv.splits["dev"].overlapping_pairs == 1
+    assert conv.splits["test"].labels == {"game": 1}
 
 
 def test_cluener_cli_and_limit(tmp_path):
     result = run_cli("cluener", cluener_dir(tmp_path), tmp_path / "out", "--limit", "2", "--spans-key", "gold")
     assert result.exit_code == 0, result.output
-    assert "text_mismatch" in result.output and "COPY of the official dev" in result.output
+    output = " ".join(result.output.split())
+    assert "text_mismatch" in output and "the official dev set is test" in output
     train = load(tmp_path / "out" / "train.spacy")
     assert len(train) == 2
-    assert spans_of(train[0], "gold") == [("浙商银行", "company"), ("叶老桂", "name")]
-    assert "sc" not in train[0].spans
+    assert all("gold" in d.spans and "sc" not in d.spans for d in train)
 
 
 # ---------------------------------------------------------------------------
@@ -407,3 +412,100 @@ def test_visualize_render(tmp_path):
     page = visualize.render_pairs([(gold, pred), (empty, NLP.make_doc("无"))], "sc", title="t")
     assert "1 correct, 1 missed, 1 spurious" in page
     assert page.count("LOC") >= 2 and "<html" in page
+
+
+# ---------------------------------------------------------------------------
+# Pre-tokenised word corpora (WNUT 2017, DaN+)
+
+
+def words_file(sentences):
+    """sentences: lists of (word, tag, ...) tuples -> word<TAB>tag... lines."""
+    return "".join("".join("\t".join(row) + "\n" for row in s) + "\n" for s in sentences)
+
+
+WNUT = [
+    [("@paulwalk", "O"), ("It", "O"), ("'s", "O"), ("in", "O"), ("New", "B-location"), ("York", "I-location")],
+    [("#Obama", "B-person"), ("tweets", "O"), ("about", "O"), ("Star", "B-creative-work"), ("Wars", "I-creative-work")],
+]
+
+
+def test_conll_words_wnut(tmp_path):
+    d = tmp_path / "wnut17"
+    write(d / "wnut17train.conll", words_file(WNUT * 3))
+    write(d / "emerging.dev.conll", words_file(WNUT[:1]))
+    write(d / "emerging.test.annotated", words_file(WNUT[1:]))
+    write(d / "PROVENANCE.md", "ignored")
+    conv = convert.convert("wnut17", d, tmp_path / "out", progress=False)
+    nlp = spacy.blank("en")
+    train = list(DocBin().from_disk(tmp_path / "out" / "train.spacy").get_docs(nlp.vocab))
+    assert [conv.splits[s].docs for s in corpora.SPLITS] == [6, 1, 1]
+    doc = train[0]
+    # The file's tokens are the words, joined by single spaces.
+    assert [t.text for t in doc] == ["@paulwalk", "It", "'s", "in", "New", "York"]
+    assert doc.text == "@paulwalk It 's in New York"
+    assert spans_of(doc) == ents_of(doc) == [("New York", "location")]
+    assert spans_of(train[1]) == [("#Obama", "person"), ("Star Wars", "creative-work")]
+    # spaCy's English tokenizer splits "#Obama" into "#", "Obama", but never
+    # inside a space-separated word's edges: every span aligns.
+    assert sum(r.problems.get(corpora.TOKENIZER_MISALIGNED, 0) for r in conv.reports) == 0
+
+
+def test_conll_words_nested_danplus(tmp_path):
+    d = tmp_path / "danplus"
+    sents = [
+        [("SID-huset", "B-ORGpart", "O"), ("i", "O", "O"), ("Aarhus", "B-LOC", "O")],
+        # MISC outside, ORGpart inside on the same token; and a nested LOC in an ORG
+        [("UEFA-turneringen", "B-MISC", "B-ORGpart"), ("Aarhus", "B-ORG", "B-LOC"), ("Universitet", "I-ORG", "O")],
+        # the same span in both columns: a duplicate, dropped once and reported
+        [("Kjeld", "B-PER", "B-PER"), ("Christensen", "I-PER", "I-PER"), ("går", "O", "O")],
+        # an I- without B- in the inner column: repaired and reported
+        [("Jonathan", "O", "I-PER"), ("og", "O", "O")],
+    ]
+    write(d / "da_news_train.tsv", words_file(sents * 2))
+    write(d / "da_news_dev.tsv", words_file(sents[:2]))
+    write(d / "da_news_test.tsv", words_file(sents[2:]))
+    conv = convert.convert("danplus", d, tmp_path / "out", progress=False)
+    nlp = spacy.blank("da")
+    train = list(DocBin().from_disk(tmp_path / "out" / "train.spacy").get_docs(nlp.vocab))
+    assert spans_of(train[1]) == [
+        ("UEFA-turneringen", "MISC"), ("UEFA-turneringen", "ORGpart"),
+        ("Aarhus", "LOC"), ("Aarhus Universitet", "ORG"),
+    ]
+    assert len(train[1].ents) == 0  # nested format: doc.spans only
+    assert spans_of(train[2]) == [("Kjeld Christensen", "PER")]
+    assert spans_of(train[3]) == [("Jonathan", "PER")]
+    rep = {r.split: r for r in conv.reports}
+    assert rep["train"].problems[corpora.DUPLICATE] == 2
+    assert rep["train"].problems[corpora.ILL_FORMED] == 2
+    assert rep["train"].spans_read == 2 * 9 and rep["train"].spans_kept == 2 * 8
+
+
+def test_conll_words_wrong_columns(tmp_path):
+    d = tmp_path / "danplus"
+    write(d / "da_news_train.tsv", "Aarhus\tB-LOC\n")  # one tag column, two expected
+    with pytest.raises(corpora.CorpusFormatError, match=r"line 1: expected 'word<TAB>tag<TAB>tag'"):
+        convert.convert("danplus", d, tmp_path / "out", progress=False)
+
+
+def test_spans_the_tokenizer_cannot_produce_are_reported():
+    """A tokenizer that merges two words (as one for another language or a
+    custom one might): the span is kept and reported, not dropped."""
+    from spacy.tokens import Doc
+
+    class MergingNLP:
+        lang = "xx"
+
+        def __init__(self):
+            self.vocab = spacy.blank("en").vocab
+
+        def make_doc(self, text):
+            return Doc(self.vocab, words=["New York", "City"], spaces=[True, False])
+
+    rec = corpora.Record("New York City", [corpora.RawSpan(0, 3, "LOC"), corpora.RawSpan(0, 13, "LOC")],
+                         "t line 1", words=["New", "York", "City"])
+    report = corpora.FileReport(path="t", split="train")
+    doc = corpora.build_doc(MergingNLP(), rec, report, "sc", nested=True)
+    assert spans_of(doc) == [("New", "LOC"), ("New York City", "LOC")]
+    assert report.problems == {corpora.TOKENIZER_MISALIGNED: 1}
+    assert "'New'" in report.examples[corpora.TOKENIZER_MISALIGNED][0]
+    assert "['New York']" in report.examples[corpora.TOKENIZER_MISALIGNED][0]

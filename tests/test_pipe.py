@@ -214,7 +214,15 @@ def test_predict_before_initialize_error():
 
 @pytest.mark.parametrize(
     "setting,value,code",
-    [("threshold", 1.5, "GP001"), ("threshold", 0.0, "GP001"), ("max_length", 0, "GP002"), ("spans_key", "", "GP003")],
+    [
+        ("threshold", 1.5, "GP001"),
+        ("threshold", -0.1, "GP001"),
+        ("ents_threshold", 2, "GP001"),
+        ("thresholds", {"PER": 1.2}, "GP001"),
+        ("max_positive", 0, "GP010"),
+        ("max_length", 0, "GP002"),
+        ("spans_key", "", "GP003"),
+    ],
 )
 def test_invalid_settings(setting, value, code):
     nlp = spacy.blank("zh")
@@ -237,8 +245,26 @@ def test_config_validation(config):
 
 def test_odd_head_size_error():
     nlp = spacy.blank("zh")
-    with pytest.raises(ValueError, match="GP005"):
+    with pytest.raises(ValueError, match=r"GP013.*even.*use_rope = false"):
         nlp.add_pipe("globalpointer_ner", config={"model": {"head_size": 7}})
+
+
+@pytest.mark.parametrize("head_size", [0, -4])
+def test_non_positive_head_size_error(head_size):
+    nlp = spacy.blank("zh")
+    with pytest.raises(ValueError, match=r"GP005.*positive whole number") as err:
+        nlp.add_pipe("globalpointer_ner", config={"model": {"head_size": head_size}})
+    assert "even" not in str(err.value)
+
+
+def test_odd_head_size_without_rope_trains():
+    """RoPE needs pairs of dimensions; without it any size is fine."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    model = dict(DEFAULT_GP_MODEL, head_size=63, use_rope=False)
+    nlp.add_pipe("globalpointer_ner", config={"model": model})
+    losses = train(nlp, make_examples(nlp, NESTED_DATA), n_iter=3)
+    assert numpy.isfinite(losses["globalpointer_ner"])
 
 
 def test_misaligned_gold_is_reported():
@@ -279,3 +305,63 @@ def test_is_a_trainable_pipe():
     assert isinstance(gp, GlobalPointerNER)
     assert gp.is_trainable
     assert nlp.get_pipe_meta("globalpointer_ner").assigns[0] == "doc.spans"
+
+
+# ---------------------------------------------------------------- gold in the wrong place
+
+
+def _examples_with_gold_in(nlp, data, place):
+    """Examples whose gold is only in `doc.ents` or only in doc.spans["sc"]."""
+    examples = make_examples(nlp, data, ents=place == "ents")
+    if place == "ents":
+        for eg in examples:
+            del eg.reference.spans[SPANS_KEY]
+    return examples
+
+
+def test_gold_only_in_ents_error():
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    examples = _examples_with_gold_in(nlp, FLAT_DATA, "ents")
+    with pytest.raises(ValueError, match=r'GP012.*globalpointer_ner.*doc.ents holds 5 span.*annotate_ents = true'):
+        nlp.initialize(lambda: examples)
+
+
+def test_nested_gold_with_annotate_ents_error():
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config={"annotate_ents": True})
+    examples = _examples_with_gold_in(nlp, NESTED_DATA, "spans")
+    with pytest.raises(ValueError, match=r"GP012.*learns from doc.ents.*For nested gold, set `annotate_ents = false`"):
+        nlp.initialize(lambda: examples)
+
+
+def test_gold_in_other_place_with_labels_warns():
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config={"annotate_ents": True})
+    nlp.config["initialize"]["components"]["globalpointer_ner"] = {"labels": ["ORG", "LOC", "PER"]}
+    examples = _examples_with_gold_in(nlp, NESTED_DATA, "spans")
+    with pytest.warns(UserWarning, match=r"GPW003.*has 0 gold span\(s\) there and 8 in doc.spans\[\"sc\"\].*no positives"):
+        nlp.initialize(lambda: examples)
+
+
+def test_labels_the_pipe_lacks_warn_at_initialize():
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    nlp.config["initialize"]["components"]["globalpointer_ner"] = {"labels": ["LOC"]}
+    with pytest.warns(UserWarning, match=r"GPW004.*3 gold span\(s\).*'ORG' \(2\), 'PER' \(1\).*\['LOC'\]"):
+        nlp.initialize(lambda: make_examples(nlp, NESTED_DATA))
+
+
+def test_new_label_when_resuming_warns_once():
+    import warnings
+
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config={"annotate_ents": True})
+    optimizer = nlp.initialize(lambda: make_examples(nlp, FLAT_DATA, ents=True))
+    new = make_examples(nlp, [("苹果公司在加州", [(0, 4, "ORG"), (5, 7, "LOC")])], ents=True)
+    with pytest.warns(UserWarning, match=r"GPW004.*'ORG' \(1\)"):
+        nlp.update(new, sgd=optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nlp.update(new, sgd=optimizer)  # said once, not every batch

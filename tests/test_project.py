@@ -2,6 +2,7 @@
 synthetic sentences in the real corpus formats, a few training steps."""
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def test_project_workflow_all(project_copy):
     wheels = list((root / "packages").rglob("*.whl"))
     assert len(wheels) == 1
     assert "spacy-globalpointer" in _wheel_requirements(wheels[0])
+    _install_and_load(wheels[0], root.parent / "fresh-env", "zh_cluener_globalpointer_tok2vec")
     html = (root / "visualize" / "cluener.html").read_text(encoding="utf8")
     assert "company" in html and "浙" in html  # gold label and text of the first test doc
     # Batch annotation of the test texts with the trained model: one row each.
@@ -95,6 +97,36 @@ def test_project_workflow_nested(project_copy):
     nlp = spacy.load(model)
     assert nlp.get_pipe("globalpointer_ner").cfg["annotate_ents"] is False
     assert (root / "visualize" / "cmeee_v2.html").exists()
+
+
+def _install_and_load(wheel: Path, env: Path, package: str) -> None:
+    """Install the packaged pipeline into a new virtual environment and load it
+    there by name, as a user of the wheel would. The environment sees this
+    one's packages through a .pth file (nothing may be downloaded here), so
+    pip checks the wheel's requirements against them instead of skipping them."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    python = env / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    outer = [p for p in sys.path if p.endswith("site-packages")]
+    Path(site, "outer_env.pth").write_text("\n".join(outer) + "\n", encoding="utf8")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", "--quiet", str(wheel)],
+        check=True,
+    )
+    code = (
+        f"import spacy; nlp = spacy.load({package!r}); doc = nlp('北京大学的张三去了杭州'); "
+        "print(nlp.pipe_names, len(doc.spans['sc']) >= 0)"
+    )
+    result = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True)
+    assert "'globalpointer_ner'] True" in result.stdout
+    installed = subprocess.run(
+        [str(python), "-c", f"import {package}; print({package}.__file__)"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    assert str(env) in installed  # loaded from the new environment, not from this one
 
 
 def _wheel_requirements(wheel: Path) -> str:

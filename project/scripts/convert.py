@@ -1,15 +1,18 @@
-"""Convert a Chinese NER corpus to spaCy DocBins: OUTPUT_DIR/{train,dev,test}.spacy.
+"""Convert an NER corpus to spaCy DocBins: OUTPUT_DIR/{train,dev,test}.spacy.
 
-    python scripts/convert.py FORMAT INPUT_DIR OUTPUT_DIR [--spans-key sc] [--seed 0] [--limit N]
+    python scripts/convert.py FORMAT INPUT_DIR OUTPUT_DIR [--spans-key sc] [--seed 0] [--limit N] [--lang LANG]
 
-FORMAT is one of cluener, cmeee, bio_tab, bio_space, bmes, weibo, or a corpus
-name: cmeee_v2 (= cmeee), msra (= bio_tab), peoples_daily (= bio_space),
-resume_ner (= bmes), weibo_ner (= weibo). The train/dev/test files are found
-in INPUT_DIR by name (see corpora.find_split_files). Docs are made with
-spacy.blank("zh") (one token per character). All gold spans go to
-doc.spans[SPANS_KEY]; for flat formats a non-overlapping subset also goes to
-doc.ents. Unlabeled files (CLUENER and CMeEE test) are skipped, and missing
-splits are derived with a seeded split (see corpora.make_splits and README.md).
+FORMAT is one of cluener, cmeee, bio_tab, bio_space, bmes, weibo, conll_words,
+conll_words_nested, or a corpus name: cmeee_v2 (= cmeee), msra (= bio_tab),
+peoples_daily (= bio_space), resume_ner (= bmes), weibo_ner (= weibo),
+wnut17 (= conll_words, English), danplus (= conll_words_nested, Danish). The
+train/dev/test files are found in INPUT_DIR by name (see
+corpora.find_split_files). Chinese docs are made with spacy.blank("zh") (one
+token per character); word corpora keep their tokens and are checked against
+spacy.blank(LANG)'s tokenizer. All gold spans go to doc.spans[SPANS_KEY]; for
+flat formats a non-overlapping subset also goes to doc.ents. Unlabeled files
+(CLUENER and CMeEE test) are skipped, and missing splits are derived with a
+seeded split (see corpora.make_splits and README.md).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import typer
 from wasabi import Printer
@@ -36,6 +39,8 @@ PROBLEM_ACTIONS = {
     corpora.TRIMMED: "kept, whitespace trimmed",
     corpora.ENTS_OVERLAP: "kept in doc.spans, left out of doc.ents",
     corpora.NON_CHAR_DOC: "docs whose tokens are not single characters",
+    corpora.TOKENIZER_MISALIGNED: "kept; spaCy's tokenizer for the language cuts inside the span, "
+    "so a pipeline that tokenizes with spaCy cannot predict it exactly",
 }
 
 
@@ -85,16 +90,18 @@ def convert(
     ill_formed: str = "repair",
     progress: bool = True,
     msg: Printer = Printer(no_print=True),
+    lang: Optional[str] = None,
 ) -> Conversion:
     """Read, check, split and write a corpus. Raises CorpusFormatError on a
-    malformed file and KeyError on an unknown format."""
+    malformed file and KeyError on an unknown format. `lang` overrides the
+    format's language (whose tokenizer word corpora are checked against)."""
     import spacy
     from spacy.tokens import DocBin
 
     spec = corpora.get_format(fmt)
     if ill_formed not in corpora.ILL_FORMED_POLICIES:
         raise ValueError(f"--ill-formed must be one of {corpora.ILL_FORMED_POLICIES}")
-    nlp = spacy.blank("zh")
+    nlp = spacy.blank(lang or spec.lang)
     files = corpora.find_split_files(Path(input_dir), spec.suffix)
     if not files:
         raise CorpusFormatError(
@@ -233,8 +240,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 def main(
     format: str = typer.Argument(
         ...,
-        help="cluener, cmeee, bio_tab, bio_space, bmes, weibo, or a corpus name: "
-        "cmeee_v2, msra, peoples_daily, resume_ner, weibo_ner",
+        help="cluener, cmeee, bio_tab, bio_space, bmes, weibo, conll_words, conll_words_nested, "
+        "or a corpus name: cmeee_v2, msra, peoples_daily, resume_ner, weibo_ner, wnut17, danplus",
     ),
     input_dir: Path = typer.Argument(..., help="Folder with the corpus files"),
     output_dir: Path = typer.Argument(..., help="Folder for train/dev/test.spacy"),
@@ -247,12 +254,16 @@ def main(
         help="Ill-formed BIO/BMES chunks (I- without B-, B- without E-): "
         "'repair' (conlleval: start a new entity) or 'drop'. Counted either way.",
     ),
+    lang: Optional[str] = typer.Option(
+        None, "--lang", help="spaCy language of a word corpus (default: the format's, e.g. en for wnut17)"
+    ),
 ) -> None:
-    """Convert a Chinese NER corpus to spaCy DocBins (train/dev/test.spacy)."""
+    """Convert an NER corpus to spaCy DocBins (train/dev/test.spacy)."""
     msg = Printer()
     try:
         conv = convert(
-            format, input_dir, output_dir, spans_key, seed, limit, ill_formed, progress=True, msg=msg
+            format, input_dir, output_dir, spans_key, seed, limit, ill_formed, progress=True, msg=msg,
+            lang=lang,
         )
     except CorpusFormatError as e:
         typer.echo(f"Error: {e}", err=True)

@@ -1,10 +1,15 @@
-"""Readers for the Chinese NER corpora and conversion to spaCy Docs.
+"""Readers for the NER corpora and conversion to spaCy Docs.
 
 Every reader turns one file into a list of `Record`s: the raw text plus
 character-offset spans (end EXCLUSIVE) and, where the file states it, the
-entity string the span should cover. `build_docs` turns records into Docs
-made with `spacy.blank("zh")` (one token per character), checks every span
-and counts every problem, and `make_splits` derives the missing splits.
+entity string the span should cover. `build_docs` turns records into Docs,
+checks every span and counts every problem, and `make_splits` derives the
+missing splits. Chinese corpora become one token per character
+(`spacy.blank("zh")`). Pre-tokenised word corpora (WNUT 2017, DaN+) keep the
+file's tokens as the docs' words (joined by single spaces), and every gold
+span is checked against spaCy's own tokenizer for the language: a span whose
+edges fall inside one of its tokens is kept and reported, because a pipeline
+that tokenizes with spaCy cannot predict it exactly.
 
 A malformed file (bad JSON, a line without a tag, an unknown tag) raises
 `CorpusFormatError`, whose message names the file and the line or record.
@@ -19,6 +24,9 @@ Supported formats (FORMAT argument of convert.py; aliases in brackets):
   bio_space [peoples_daily]  char<SPACE>tag, BIO
   bmes      [resume_ner]     char<SPACE>tag, BMES
   weibo     [weibo_ner]      char+segmentation digit<TAB>tag, BIO with TYPE.NAM / TYPE.NOM labels
+  conll_words [wnut17]       token<TAB>tag, BIO, pre-tokenised words (English by default)
+  conll_words_nested [danplus]  token<TAB>outer tag<TAB>inner tag, BIO per column, the
+                                 union of both columns' spans (Danish by default)
 """
 from __future__ import annotations
 
@@ -45,6 +53,8 @@ ILL_FORMED = "ill_formed_tags"  # kept (repaired) or dropped, depending on the p
 TRIMMED = "trimmed_whitespace"  # kept, after stripping whitespace at the span's edges
 ENTS_OVERLAP = "ents_overlap"  # kept in doc.spans, left out of doc.ents
 NON_CHAR_DOC = "non_char_tokens"  # a doc whose tokens are not all single characters
+# kept: the span's edges fall inside a token of spaCy's tokenizer for the language
+TOKENIZER_MISALIGNED = "tokenizer_misaligned"
 PROBLEM_KINDS = (
     OUT_OF_RANGE,
     EMPTY,
@@ -55,6 +65,7 @@ PROBLEM_KINDS = (
     TRIMMED,
     ENTS_OVERLAP,
     NON_CHAR_DOC,
+    TOKENIZER_MISALIGNED,
 )
 ILL_FORMED_POLICIES = ("repair", "drop")
 
@@ -83,6 +94,7 @@ class Record:
     spans: List[RawSpan]
     where: str  # "file line N" / "file record N", for messages
     labeled: bool = True  # False for records without any annotation field
+    words: Optional[List[str]] = None  # the file's tokens, for pre-tokenised corpora
 
 
 @dataclass
@@ -384,14 +396,20 @@ def read_column(
     sep: str,
     scheme: str,
     weibo: bool = False,
+    words: bool = False,
+    tag_columns: int = 1,
     ill_formed: str = "repair",
     report: Optional[FileReport] = None,
 ) -> List[Record]:
     """Read a `char<sep>tag` file with a blank line between sentences.
 
     scheme: "bio" or "bmes". weibo: the char column ends with a word
-    segmentation position (one or more digits) that is stripped. Ill-formed
-    tag sequences are counted in `report` and repaired or dropped.
+    segmentation position (one or more digits) that is stripped. words: the
+    first column holds words, joined by single spaces into the text and kept
+    as the record's words. tag_columns: how many tag columns follow the token;
+    each is decoded on its own and the spans of all are kept (nested corpora
+    such as DaN+). Ill-formed tag sequences are counted in `report` and
+    repaired or dropped.
     """
     if ill_formed not in ILL_FORMED_POLICIES:
         raise ValueError(f"ill_formed must be one of {ILL_FORMED_POLICIES}")
@@ -400,20 +418,25 @@ def read_column(
     text = read_text(path, data)
     records: List[Record] = []
     chars: List[str] = []
-    tags: List[str] = []
+    columns: List[List[str]] = [[] for _ in range(tag_columns)]
+    joiner = " " if words else ""
     start_line = 0
 
     def flush() -> None:
         if not chars:
             return
-        offsets = [0]
+        starts = []
+        pos = 0
         for c in chars:
-            offsets.append(offsets[-1] + len(c))
-        sent = "".join(chars)
+            starts.append(pos)
+            pos += len(c) + len(joiner)
+        ends = [st + len(c) for st, c in zip(starts, chars)]
+        sent = joiner.join(chars)
         where = f"{name} line {start_line}"
         spans = []
-        for s, e, label, reasons in decode_tags(tags, scheme):
-            span = RawSpan(offsets[s], offsets[e], label)
+        decoded = [chunk for tags in columns for chunk in decode_tags(tags, scheme)]
+        for s, e, label, reasons in decoded:
+            span = RawSpan(starts[s], ends[e - 1], label)
             if reasons:
                 if report is not None:
                     action = "repaired" if ill_formed == "repair" else "dropped"
@@ -425,9 +448,10 @@ def read_column(
                 if ill_formed == "drop":
                     continue
             spans.append(span)
-        records.append(Record(sent, spans, where))
+        records.append(Record(sent, spans, where, words=list(chars) if words else None))
         chars.clear()
-        tags.clear()
+        for tags in columns:
+            tags.clear()
 
     for i, line in enumerate(io.StringIO(text, newline="\n"), 1):
         line = line.rstrip("\r\n")
@@ -436,13 +460,13 @@ def read_column(
             continue
         if not chars:
             start_line = i
-        parts = line.rsplit(sep, 1)
-        if len(parts) != 2 or not parts[0] or not parts[1]:
+        parts = line.rsplit(sep, tag_columns)
+        if len(parts) != 1 + tag_columns or not all(parts):
             sep_name = "TAB" if sep == "\t" else "space"
-            raise CorpusFormatError(
-                path, f"line {i}", f"expected 'char<{sep_name}>tag', got {line!r}"
-            )
-        char, tag = parts[0], parts[1].strip()
+            unit = "word" if words else "char"
+            expected = unit + f"<{sep_name}>tag" * tag_columns
+            raise CorpusFormatError(path, f"line {i}", f"expected '{expected}', got {line!r}")
+        char, line_tags = parts[0], [t.strip() for t in parts[1:]]
         if weibo:
             m = _WEIBO_CHAR_RE.fullmatch(char)
             if m is None:
@@ -452,17 +476,19 @@ def read_column(
                     f"expected a character followed by a segmentation digit, got {char!r}",
                 )
             char = m.group(1)
-        if tag != "O":
-            m = _TAG_RE.match(tag)
-            if m is None or m.group(1) not in allowed:
-                raise CorpusFormatError(
-                    path,
-                    f"line {i}",
-                    f"unknown {scheme.upper()} tag {tag!r} (expected O or "
-                    f"{'/'.join(allowed)}-TYPE)",
-                )
+        for tag in line_tags:
+            if tag != "O":
+                m = _TAG_RE.match(tag)
+                if m is None or m.group(1) not in allowed:
+                    raise CorpusFormatError(
+                        path,
+                        f"line {i}",
+                        f"unknown {scheme.upper()} tag {tag!r} (expected O or "
+                        f"{'/'.join(allowed)}-TYPE)",
+                    )
         chars.append(char)
-        tags.append(tag)
+        for tags, tag in zip(columns, line_tags):
+            tags.append(tag)
     flush()
     return records
 
@@ -478,12 +504,16 @@ class FormatSpec:
     suffix: Optional[str]  # only files with this suffix are considered
     reader: Callable[..., List[Record]]
     description: str
+    lang: str = "zh"  # the spaCy language whose tokenizer the docs must suit
 
 
-def _column_reader(sep: str, scheme: str, weibo: bool = False) -> Callable[..., List[Record]]:
+def _column_reader(
+    sep: str, scheme: str, weibo: bool = False, words: bool = False, tag_columns: int = 1
+) -> Callable[..., List[Record]]:
     def reader(path, data=None, *, ill_formed="repair", report=None):
         return read_column(
-            path, data, sep=sep, scheme=scheme, weibo=weibo, ill_formed=ill_formed, report=report
+            path, data, sep=sep, scheme=scheme, weibo=weibo, words=words,
+            tag_columns=tag_columns, ill_formed=ill_formed, report=report,
         )
 
     return reader
@@ -511,6 +541,14 @@ FORMATS: Dict[str, FormatSpec] = {
     "weibo": FormatSpec(
         "weibo", False, None, _column_reader("\t", "bio", weibo=True), "char+seg<TAB>tag BIO (Weibo)"
     ),
+    "conll_words": FormatSpec(
+        "conll_words", False, None, _column_reader("\t", "bio", words=True),
+        "word<TAB>tag BIO, pre-tokenised (WNUT 2017)", lang="en",
+    ),
+    "conll_words_nested": FormatSpec(
+        "conll_words_nested", True, None, _column_reader("\t", "bio", words=True, tag_columns=2),
+        "word<TAB>tag<TAB>tag BIO, two nested tag columns (DaN+)", lang="da",
+    ),
 }
 ALIASES = {
     "cmeee_v2": "cmeee",
@@ -519,6 +557,8 @@ ALIASES = {
     "resume_ner": "bmes",
     "resume": "bmes",
     "weibo_ner": "weibo",
+    "wnut17": "conll_words",
+    "danplus": "conll_words_nested",
 }
 
 
@@ -537,18 +577,26 @@ def get_format(name: str) -> FormatSpec:
 def build_doc(nlp, rec: Record, report: Optional[FileReport], spans_key: str, nested: bool):
     """Make a Doc for one record, with gold spans in doc.spans[spans_key]
     (all of them, nested allowed) and, unless `nested`, a non-overlapping
-    subset (longest first, spacy.util.filter_spans) in doc.ents. Problems are
-    counted in `report` (pass None to check without counting)."""
+    subset (longest first, spacy.util.filter_spans) in doc.ents. Records with
+    words become docs of those words, checked against `nlp`'s tokenizer.
+    Problems are counted in `report` (pass None to check without counting)."""
+    from spacy.tokens import Doc
     from spacy.util import filter_spans
 
     if report is None:
         report = FileReport(path="", split="")
     text = rec.text
-    doc = nlp.make_doc(text)
+    if rec.words is not None:
+        spaces = [True] * (len(rec.words) - 1) + [False]
+        doc = Doc(nlp.vocab, words=rec.words, spaces=spaces)
+        spacy_tokens = nlp.make_doc(text)
+    else:
+        doc = nlp.make_doc(text)
+        spacy_tokens = None
     report.docs += 1
     report.chars += len(text)
     report.max_len = max(report.max_len, len(text))
-    if len(doc) != len(text) or any(len(t.text) != 1 for t in doc):
+    if spacy_tokens is None and (len(doc) != len(text) or any(len(t.text) != 1 for t in doc)):
         bad = [t.text for t in doc if len(t.text) != 1][:3]
         report.problem(
             NON_CHAR_DOC,
@@ -592,6 +640,12 @@ def build_doc(nlp, rec: Record, report: Optional[FileReport], spans_key: str, ne
                     f"{desc} {text[s:e]!r} does not match token boundaries | {_snippet(text, s)}",
                 )
                 continue
+        if spacy_tokens is not None and spacy_tokens.char_span(span.start_char, span.end_char) is None:
+            tokens = [t.text for t in spacy_tokens if t.idx < span.end_char and t.idx + len(t) > span.start_char]
+            report.problem(
+                TOKENIZER_MISALIGNED,
+                f"{desc} {span.text!r}: spaCy's {nlp.lang!r} tokenizer makes {tokens!r} | {_snippet(text, s)}",
+            )
         spans.append(span)
     spans.sort(key=lambda sp: (sp.start, sp.end, sp.label_))
     doc.spans[spans_key] = spans
@@ -623,16 +677,23 @@ def build_docs(nlp, records: Sequence[Record], report: FileReport, spans_key: st
 TRAIN_DEV_TEST = (0.8, 0.1, 0.1)  # a single labeled split
 TRAIN_DEV_FROM_TEST = 0.8  # dev + test labeled, no train: official test -> train/dev
 DEV_FROM_TRAIN = 0.05  # train + test labeled, no dev
+# train + dev labeled, test unlabeled (CLUENER): the official dev becomes the
+# held-out test, and this share of train (seeded) the dev set for model selection.
+DEV_FROM_TRAIN_WHEN_TEST_UNLABELED = 0.1
 
 
 def _seeded_parts(n: int, fractions: Sequence[float], seed: int) -> List[List[int]]:
     """Shuffle range(n) with `seed` and cut it by `fractions` (the last part
-    gets the rest). Each part is sorted again, so it keeps the file order."""
+    gets the rest; every part gets at least one item when n allows, so a tiny
+    corpus still has a dev set). Each part is sorted again, so it keeps the
+    file order."""
     idx = list(range(n))
     random.Random(seed).shuffle(idx)
     parts, start = [], 0
     for frac in fractions[:-1]:
         size = int(round(n * frac))
+        if n >= len(fractions):
+            size = max(size, 1)
         parts.append(sorted(idx[start : start + size]))
         start += size
     parts.append(sorted(idx[start:]))
@@ -643,7 +704,9 @@ def make_splits(labeled: Dict[str, list], seed: int = 0) -> Tuple[Dict[str, list
     """Build train/dev/test from the labeled official splits that exist.
 
     - train, dev, test: used as they are.
-    - train, dev (test unlabeled, CLUENER): test is a copy of dev.
+    - train, dev (test unlabeled, CLUENER): the official dev is test, and a
+      seeded 10% of train is dev, so that models are chosen on data that is
+      not the reported test.
     - train, test (no dev, MSRA): a seeded 5% of train becomes dev.
     - dev, test (no train, People's Daily): official test is split 80/20
       (seeded) into train/dev; official dev becomes test.
@@ -661,8 +724,17 @@ def make_splits(labeled: Dict[str, list], seed: int = 0) -> Tuple[Dict[str, list
         out = {s: labeled[s] for s in SPLITS}
         notes.append("official train/dev/test used as they are")
     elif have == ("train", "dev"):
-        out = {"train": labeled["train"], "dev": labeled["dev"], "test": labeled["dev"]}
-        notes.append("no labeled test: test.spacy is a COPY of the official dev set")
+        share = DEV_FROM_TRAIN_WHEN_TEST_UNLABELED
+        dev_idx, train_idx = _seeded_parts(len(labeled["train"]), (share, 1 - share), seed)
+        out = {
+            "train": pick(labeled["train"], train_idx),
+            "dev": pick(labeled["train"], dev_idx),
+            "test": labeled["dev"],
+        }
+        notes.append(
+            f"no labeled test: the official dev set is test; a seeded {share:.0%} of official "
+            f"train (seed {seed}) is dev"
+        )
     elif have == ("train", "test"):
         dev_idx, train_idx = _seeded_parts(len(labeled["train"]), (DEV_FROM_TRAIN, 1 - DEV_FROM_TRAIN), seed)
         out = {

@@ -46,15 +46,17 @@ def GlobalPointerHead(
 
     nO (Optional[int]): number of entity types; inferred at initialize if None.
     nI (Optional[int]): width of the token vectors; inferred from the input.
-    head_size (int): size d of the q and k vectors (even, for RoPE).
+    head_size (int): size d of the q and k vectors (even with RoPE).
     use_rope (bool): apply rotary position embeddings to q and k.
     max_length (Optional[int]): longest span in tokens to score; None = all.
     block_size (int): span starts per block of the layout (memory/speed knob).
     efficient (bool): use the Efficient GlobalPointer parametrisation.
     RETURNS (Model[List[Floats2d], SpanScores]): the head.
     """
-    if head_size <= 0 or head_size % 2 != 0:
+    if isinstance(head_size, bool) or not isinstance(head_size, int) or head_size <= 0:
         raise ValueError(Errors.GP005.format(value=head_size))
+    if use_rope and head_size % 2 != 0:
+        raise ValueError(Errors.GP013.format(value=head_size))
     params = {"W": None, "b": None, "b_score": None}
     if efficient:
         params.update({"W_bias": None, "b_bias": None})
