@@ -128,7 +128,7 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     GP106 = (
         "The model '{model}' has several `globalpointer_ner` components "
-        "({names}). Choose one with `--component`."
+        "({names}). Choose one with `--pipe` (`pipe_name=`)."
     )
     GP107 = (
         "Unknown {name} '{value}': choose one of {choices}."

@@ -211,7 +211,7 @@ def test_several_components(models, texts, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", texts[:20])
     with pytest.raises(AnnotateError, match=r"GP106.*globalpointer_ner, second"):
         annotate(models / "two", source, tmp_path / "out", progress=False)
-    annotate(models / "two", source, tmp_path / "out", component="second", progress=False)
+    annotate(models / "two", source, tmp_path / "out", pipe_name="second", progress=False)
     nlp = spacy.load(models / "two")
     assert nlp.get_pipe("second").key == "other"
     expected = {i: len(doc.spans["other"]) for i, doc in enumerate(nlp.pipe(texts[:20]))}
@@ -349,6 +349,9 @@ def test_command_line_module(models, small_input, tmp_path):
     """The real command: --help, a run, and a bad input without a traceback."""
     command = [sys.executable, "-m", "spacy_globalpointer.annotate"]
     assert "--num-workers" in subprocess.run(command + ["--help"], capture_output=True, text=True, check=True).stdout
+    # Also a command of the package's own command line.
+    package_help = [sys.executable, "-m", "spacy_globalpointer", "annotate", "--help"]
+    assert "--num-workers" in subprocess.run(package_help, capture_output=True, text=True, check=True).stdout
     done = subprocess.run(command + [str(models / "plain"), str(small_input), str(tmp_path / "out")], capture_output=True, text=True)
     assert done.returncode == 0 and "10 rows" in done.stdout
     bad = subprocess.run(command + [str(models / "no_gp"), str(small_input), str(tmp_path / "out2")], capture_output=True, text=True)
@@ -359,7 +362,7 @@ def test_command_line_module(models, small_input, tmp_path):
 def test_importing_the_package_does_not_import_ray():
     code = (
         "import sys, spacy, spacy_globalpointer, spacy_globalpointer.annotate, "
-        "spacy_globalpointer.annotate.__main__\n"
+        "spacy_globalpointer.annotate.__main__, spacy_globalpointer.__main__\n"
         "spacy.blank('zh')\n"
         "print(sorted(m for m in ('ray', 'pyarrow') if m in sys.modules))"
     )

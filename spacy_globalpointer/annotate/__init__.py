@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Union
 
 from ..errors import Errors
-from .annotator import AnnotateTask, ShardSummary, find_component, load_pipeline, span_records
+from .annotator import AnnotateTask, ShardSummary, find_pipe, load_pipeline, span_records
 from .engines import ENGINES, LOCAL, RAY, run_local, run_ray
 from .sinks import SUFFIX, output_schema, prepare_folder, remove_leftovers
 from .sources import AnnotateError, InputPlan, plan_input
@@ -90,7 +90,7 @@ def annotate(
     address: Optional[str] = None,
     max_retries: int = 3,
     docbin_dir: Optional[Union[str, Path]] = None,
-    component: Optional[str] = None,
+    pipe_name: Optional[str] = None,
     code: Optional[Union[str, Path]] = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -123,7 +123,7 @@ def annotate(
         shard before the run fails.
     docbin_dir (Optional[Union[str, Path]]): also write the annotated docs as
         one DocBin per shard (`part-<shard>.spacy`) to this folder.
-    component (Optional[str]): the `globalpointer_ner` component whose spans
+    pipe_name (Optional[str]): the `globalpointer_ner` component whose spans
         are written; needed only when the pipeline has several.
     code (Optional[Union[str, Path]]): a Python file to import before loading
         the pipeline (custom components), like spaCy's `--code`.
@@ -145,7 +145,7 @@ def annotate(
     nlp = load_pipeline(model, code)
     task = AnnotateTask(
         model=model,
-        component=find_component(nlp, component, model),
+        pipe_name=find_pipe(nlp, pipe_name, model),
         text_column=text_column,
         id_column=id_column,
         id_type=plan.id_type,

@@ -29,21 +29,23 @@ def annotate_cli(
     address: Optional[str] = typer.Option(None, "--address", help="ray: cluster to join, e.g. auto or ray://head:10001 (default: start a local one)"),
     max_retries: int = typer.Option(3, "--max-retries", help="ray: restarts of a dead actor and retries of its shard"),
     docbin_dir: Optional[Path] = typer.Option(None, "--docbin-dir", help="Also write the annotated docs as DocBin files (part-<shard>.spacy) here"),
-    component: Optional[str] = typer.Option(None, "--component", "-c", help="The globalpointer_ner component to report, if the pipeline has several"),
+    pipe: Optional[str] = typer.Option(None, "--pipe", "-p", help="Component name (default: the only globalpointer_ner)"),
     code: Optional[Path] = typer.Option(None, "--code", help="Python file to import first (custom components)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the part files of an earlier run in OUTPUT"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="local: show a progress bar"),
 ) -> None:
-    """Annotate a large JSON Lines or Parquet input with a trained pipeline that
-    has a globalpointer_ner component: one output row per input row, with its
-    id, its spans (start_char, end_char, label, score, in_ents) and an error."""
+    """Annotate a JSON Lines or Parquet input with a trained pipeline.
+
+    The pipeline needs a globalpointer_ner component. One output row per input
+    row: its id, its spans (start_char, end_char, label, score, in_ents) and an
+    error (null when the row was annotated)."""
     try:
         result = annotate(
             model, input_path, output, engine=engine, text_column=text_column,
             id_column=id_column, format=format, batch_size=batch_size,
             shard_size=shard_size, n_process=n_process, num_workers=num_workers,
             num_gpus=num_gpus, address=address, max_retries=max_retries,
-            docbin_dir=docbin_dir, component=component, code=code,
+            docbin_dir=docbin_dir, pipe_name=pipe, code=code,
             overwrite=overwrite, progress=progress,
         )
     except AnnotateError as err:

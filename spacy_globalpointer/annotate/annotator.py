@@ -28,7 +28,7 @@ class AnnotateTask:
     """What a worker needs to annotate shards; small and picklable.
 
     model (str): a pipeline folder or an installed pipeline package.
-    component (str): the name of the `globalpointer_ner` component to report.
+    pipe_name (str): the name of the `globalpointer_ner` component to report.
     text_column (str): the column that holds the text.
     id_column (Optional[str]): the column that holds the id; None for positions.
     id_type (str): the Arrow type of the output id column.
@@ -43,7 +43,7 @@ class AnnotateTask:
     """
 
     model: str
-    component: str
+    pipe_name: str
     text_column: str
     id_column: Optional[str]
     id_type: str
@@ -98,24 +98,24 @@ def load_pipeline(model: str, code: Optional[str] = None) -> Language:
         raise AnnotateError(Errors.GP103.format(model=model, reason=first_line(err))) from err
 
 
-def find_component(nlp: Language, component: Optional[str], model: str) -> str:
+def find_pipe(nlp: Language, pipe_name: Optional[str], model: str) -> str:
     """The name of the `globalpointer_ner` component to report.
 
     nlp (Language): the pipeline.
-    component (Optional[str]): the name asked for, or None when the pipeline
+    pipe_name (Optional[str]): the name asked for, or None when the pipeline
         has exactly one such component.
     model (str): the model, for error messages.
     RETURNS (str): the component's name.
     """
     ours = [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == FACTORY]
-    if component is not None:
-        if component not in ours:
+    if pipe_name is not None:
+        if pipe_name not in ours:
             reason = (
-                f"it has no `{FACTORY}` component named '{component}' "
+                f"it has no `{FACTORY}` component named '{pipe_name}' "
                 f"(it has: {', '.join(ours) or 'none'})"
             )
             raise AnnotateError(Errors.GP103.format(model=model, reason=reason))
-        return component
+        return pipe_name
     if not ours:
         reason = f"it has no `{FACTORY}` component (its components: {', '.join(nlp.pipe_names)})"
         raise AnnotateError(Errors.GP103.format(model=model, reason=reason))
@@ -166,7 +166,7 @@ class ShardAnnotator:
             spacy.require_gpu()
         self.task = task
         self.nlp = nlp if nlp is not None else load_pipeline(task.model, task.code)
-        self.spans_key = self.nlp.get_pipe(task.component).key
+        self.spans_key = self.nlp.get_pipe(task.pipe_name).key
         self.load_seconds = time.perf_counter() - start if nlp is None else 0.0
 
     def __call__(self, shard: Shard) -> ShardSummary:
