@@ -4,7 +4,8 @@ component over a large JSON Lines or Parquet input and write its spans.
 One function, `annotate`, with two engines behind it: "local" (this machine,
 one or more processes) and "ray" (a Ray Data actor pool, on a cluster or a
 local one). Importing this module imports neither Ray nor pyarrow; the
-command line is `python -m spacy_globalpointer.annotate --help`.
+command line is `python -m spacy_globalpointer.annotate --help` (also
+`python -m spacy_globalpointer annotate`).
 """
 import time
 from collections import Counter
