@@ -19,7 +19,7 @@ from .decoding import Candidates, predict_windowed, resolve_ents, top_labels_per
 from .errors import Errors, Warnings
 from .gold import GoldPlace, GoldScan, describe_error, doc_preview, scan_gold
 from .loss import multilabel_categorical_crossentropy
-from .models.layout import block_geometry
+from .models.layout import group_by_geometry
 from .models.types import GPModelT, SpanScores
 from .scorer import default_score_weights, globalpointer_score, reported_scores
 from .thresholds import ThresholdTable, check_threshold_settings, make_threshold_table
@@ -56,16 +56,16 @@ DEFAULT_SPANS_KEY = "sc"
 # FALLBACK_MAX_LENGTH when it was initialized from labels alone.
 MIN_LEARNED_MAX_LENGTH = 16
 FALLBACK_MAX_LENGTH = 64
-# Prediction scores docs in windows of PREDICT_WINDOW span starts, and at most
-# PREDICT_BATCH_TOKENS tokens per call of the head, so memory stays bounded.
-# A call's score tensor has about n_tokens * n_labels * key_width entries, so
-# the tokens per call are further cut to keep it near PREDICT_BATCH_SCORES
-# entries (8 MB in float32): many labels or a long max_length mean fewer tokens
-# per call, not more memory. (On CPU, small calls are also faster: the
-# arrays stay in cache and freed memory is reused instead of page-faulted in.)
+# Prediction scores docs in windows of PREDICT_WINDOW span starts, grouped by
+# length, with at most PREDICT_BATCH_SCORES score entries (8 MB in float32) per
+# call of the head, so memory stays bounded: many labels or a long max_length
+# mean fewer tokens per call, not more memory. (On CPU, small calls are also
+# faster: the arrays stay in cache and freed memory is reused instead of
+# page-faulted in.) A separate call for a group of shorter docs pays when it
+# saves more than HEAD_CALL_OVERHEAD score entries per label of padding.
 PREDICT_WINDOW = 1024
-PREDICT_BATCH_TOKENS = 16384
 PREDICT_BATCH_SCORES = 2**21
+HEAD_CALL_OVERHEAD = 2048
 
 
 @Language.factory(
@@ -281,7 +281,8 @@ class GlobalPointerNER(TrainablePipe):
             table.floor,
             self.max_length,
             window=PREDICT_WINDOW,
-            max_tokens=self._predict_batch_tokens(),
+            max_entries=max(1, PREDICT_BATCH_SCORES // max(1, len(self.labels))),
+            call_overhead=HEAD_CALL_OVERHEAD,
         )
 
     @property
@@ -289,13 +290,6 @@ class GlobalPointerNER(TrainablePipe):
         """The thresholds per label in force now, checked (the settings can be
         changed in `pipe.cfg` at run time, e.g. by `spacy find-threshold`)."""
         return make_threshold_table(self.name, self.cfg, self.labels)
-
-    def _predict_batch_tokens(self) -> int:
-        """Tokens per call of the head in `predict`: PREDICT_BATCH_TOKENS, or
-        fewer so that the score tensor stays near PREDICT_BATCH_SCORES entries."""
-        C, n_key_blocks = block_geometry(self.max_length, int(self._head.attrs["block_size"]))
-        per_token = max(1, len(self.labels)) * C * n_key_blocks
-        return max(1, min(PREDICT_BATCH_TOKENS, PREDICT_BATCH_SCORES // per_token))
 
     def set_annotations(self, docs: Iterable[Doc], candidates: Candidates) -> None:
         """Write the predicted spans to `doc.spans[spans_key]` (and `doc.ents`).
@@ -366,12 +360,25 @@ class GlobalPointerNER(TrainablePipe):
             return losses
         self._sync_max_length()
         set_dropout_rate(self.model, drop)
-        scores, backprop = self.model.begin_update(docs)
-        loss, d_scores = self.get_loss(examples, scores)
-        backprop(d_scores)
+        tokvecs, backprop_tok2vec = self.model.get_ref("tok2vec").begin_update(docs)
+        d_tokvecs: List[Any] = [None] * len(docs)
+        # The head scores docs of similar length together (see
+        # group_by_geometry); the loss is the mean over the whole batch.
+        groups = group_by_geometry(
+            [len(doc) for doc in docs], self.max_length, self._head.attrs["block_size"],
+            overhead=HEAD_CALL_OVERHEAD,
+        )
+        for group in groups:
+            scores, backprop_head = self._head.begin_update([tokvecs[i] for i in group])
+            loss, d_scores = self.get_loss([examples[i] for i in group], scores)
+            share = len(group) / len(examples)
+            d_scores.scores *= share
+            for i, d_vecs in zip(group, backprop_head(d_scores)):
+                d_tokvecs[i] = d_vecs
+            losses[self.name] += loss * share
+        backprop_tok2vec(d_tokvecs)
         if sgd is not None:
             self.finish_update(sgd)
-        losses[self.name] += loss
         return losses
 
     def get_loss(

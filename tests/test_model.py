@@ -5,7 +5,7 @@ from thinc.api import fix_random_seed
 
 from spacy_globalpointer.loss import multilabel_categorical_crossentropy, mlcce_rowwise
 from spacy_globalpointer.models import GlobalPointerHead, SpanScores, make_layout
-from spacy_globalpointer.models.globalpointer import _rope_tables
+from spacy_globalpointer.models.globalpointer import ROPE_BASE
 
 N_LABELS, WIDTH, D = 3, 5, 4
 LENGTHS = (0, 3, 11, 9)
@@ -36,7 +36,9 @@ def dense_scores(head, X):
     q = P[:, : heads * D].reshape(n, heads, D)
     k = P[:, heads * D :].reshape(n, heads, D)
     if head.attrs["use_rope"]:
-        cos, sin = (t[:, None, :] for t in _rope_tables(head.ops, n, D, "float32"))
+        half = D // 2
+        angles = numpy.arange(n)[:, None] * ROPE_BASE ** (-numpy.arange(half) / half)[None, :]
+        cos, sin = numpy.cos(angles)[:, None, :], numpy.sin(angles)[:, None, :]
 
         def rotate(a):
             a1, a2 = a[..., : D // 2], a[..., D // 2 :]
@@ -191,3 +193,82 @@ def test_untrained_head_predicts_no_spans_and_learns_its_offset():
     backprop(SpanScores(G, out.mask, out.layout))
     expected = numpy.where(out.mask, G, 0).sum(axis=(0, 2, 3))
     numpy.testing.assert_allclose(head.get_grad("b_score"), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("efficient", [False, True])
+@pytest.mark.parametrize("use_rope", [True, False])
+def test_head_parameter_gradients_match_finite_differences(efficient, use_rope):
+    """Every parameter's gradient, in float64: W and b are used with their
+    rows reordered for RoPE, so their gradients must be mapped back."""
+    from thinc.api import NumpyOps
+
+    head = make_head(efficient=efficient, use_rope=use_rope)
+    head.ops = NumpyOps(use_blis=False)  # BLIS gemm is float32 only
+    for name in head.param_names:
+        head.set_param(name, head.get_param(name).astype("float64"))
+    Xs = [x.astype("float64") for x in make_inputs()]
+    out, backprop = head.begin_update(Xs)
+    G = numpy.random.default_rng(4).normal(size=out.scores.shape)
+    backprop(SpanScores(G, out.mask, out.layout))
+
+    def objective():
+        o = head.predict(Xs)
+        return float(numpy.where(o.mask, o.scores, 0).ravel() @ G.ravel())
+
+    rng = numpy.random.default_rng(5)
+    eps = 1e-6
+    for name in head.param_names:
+        param, grad = head.get_param(name), head.get_grad(name)
+        for flat in rng.choice(param.size, size=min(6, param.size), replace=False):
+            index = numpy.unravel_index(flat, param.shape)
+            original = param[index]
+            param[index] = original + eps
+            up = objective()
+            param[index] = original - eps
+            down = objective()
+            param[index] = original
+            assert grad[index] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-6), name
+
+
+def test_head_dropout():
+    """Dropout on the q/k projections: only when training, at the fixed rate
+    of the architecture, or at `[training] dropout` when that is null."""
+    from thinc.api import set_dropout_rate
+
+    fix_random_seed(0)
+    head = GlobalPointerHead(nO=N_LABELS, nI=WIDTH, head_size=D, max_length=5, dropout=0.5)
+    head.initialize(X=make_inputs())
+    Xs = make_inputs()
+    first, _ = head.begin_update(Xs)
+    second, _ = head.begin_update(Xs)
+    assert not numpy.allclose(first.scores, second.scores)
+    numpy.testing.assert_array_equal(head.predict(Xs).scores, head.predict(Xs).scores)
+    set_dropout_rate(head, 0.0)  # a fixed rate ignores the training setting
+    third, _ = head.begin_update(Xs)
+    assert not numpy.allclose(third.scores, head.predict(Xs).scores)
+
+    follows = GlobalPointerHead(nO=N_LABELS, nI=WIDTH, head_size=D, max_length=5, dropout=None)
+    follows.initialize(X=Xs)
+    set_dropout_rate(follows, 0.0)
+    numpy.testing.assert_allclose(follows.begin_update(Xs)[0].scores, follows.predict(Xs).scores)
+    set_dropout_rate(follows, 0.3)
+    assert not numpy.allclose(follows.begin_update(Xs)[0].scores, follows.predict(Xs).scores)
+
+
+def test_group_by_geometry():
+    from spacy_globalpointer.models.layout import group_by_geometry, layout_cost
+
+    lengths = [300, 12, 14, 11, 290, 0, 13]
+    groups = group_by_geometry(lengths, max_length=64, block_size=64, overhead=512)
+    # A partition of the docs, shortest first.
+    assert sorted(numpy.concatenate(groups).tolist()) == list(range(len(lengths)))
+    assert [lengths[i] for i in groups[0]] == [0, 11, 12, 13, 14]
+    assert sorted(lengths[i] for i in groups[-1]) == [290, 300]
+    together = layout_cost(lengths, 64, 64)
+    apart = sum(layout_cost([lengths[i] for i in g], 64, 64) for g in groups)
+    assert apart + 512 * (len(groups) - 1) < together
+    # A high call overhead keeps everything in one call; a budget splits it.
+    assert len(group_by_geometry(lengths, 64, 64, overhead=10**9)) == 1
+    budget = layout_cost([300], 64, 64)
+    for group in group_by_geometry(lengths, 64, 64, overhead=10**9, max_entries=budget):
+        assert layout_cost([lengths[i] for i in group], 64, 64) <= budget or len(group) == 1
