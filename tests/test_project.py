@@ -31,6 +31,12 @@ CMEEE_RECORDS = [
 ]
 
 
+WNUT_SENTENCES = [
+    [("@paulwalk", "O"), ("It", "O"), ("'s", "O"), ("in", "O"), ("New", "B-location"), ("York", "I-location")],
+    [("Obama", "B-person"), ("tweets", "O"), ("about", "O"), ("Star", "B-creative-work"), ("Wars", "I-creative-work")],
+]
+
+
 @pytest.fixture
 def project_copy(tmp_path):
     """The project and the configs it refers to (../configs), copied so the
@@ -52,6 +58,10 @@ def project_copy(tmp_path):
     (data / "cmeee_v2").mkdir()
     records = json.dumps(CMEEE_RECORDS * 10, ensure_ascii=False, indent=2)
     (data / "cmeee_v2" / "CMeEE-V2_dev.json").write_text(records, encoding="utf8")
+    (data / "wnut17").mkdir()
+    conll = "".join("".join(f"{w}\t{t}\n" for w, t in sent) + "\n" for sent in WNUT_SENTENCES)
+    for name in ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"):
+        (data / "wnut17" / name).write_text(conll * 3, encoding="utf8")
     return root, data
 
 
@@ -97,6 +107,16 @@ def test_project_workflow_nested(project_copy):
     nlp = spacy.load(model)
     assert nlp.get_pipe("globalpointer_ner").cfg["annotate_ents"] is False
     assert (root / "visualize" / "cmeee_v2.html").exists()
+
+
+def test_project_workflow_words(project_copy):
+    root, data = project_copy
+    run(root, data, "words")
+    nlp = spacy.load(root / "training" / "wnut17" / "globalpointer_tok2vec_words" / "model-best")
+    assert nlp.lang == "en" and nlp.pipe_names == ["tok2vec", "globalpointer_ner"]
+    assert [t.text for t in nlp("Obama's tweets")] == ["Obama", "'s", "tweets"]  # spaCy's English tokenizer
+    scores = json.loads((root / "metrics" / "wnut17_globalpointer_tok2vec_words.json").read_text(encoding="utf8"))
+    assert "ents_f" in scores and "spans_sc_f" in scores
 
 
 def _install_and_load(wheel: Path, env: Path, package: str) -> None:
