@@ -91,6 +91,13 @@ def test_project_workflow_all(project_copy):
     _install_and_load(wheels[0], root.parent / "fresh-env", "zh_cluener_globalpointer_tok2vec")
     html = (root / "visualize" / "cluener.html").read_text(encoding="utf8")
     assert "company" in html and "浙" in html  # gold label and text of the first test doc
+    # Batch annotation of the test texts with the trained model: one row each.
+    run(root, data, "annotate")
+    import pyarrow.parquet as pq
+
+    n_test = len(list(spacy.tokens.DocBin().from_disk(root / "corpus" / "cluener" / "test.spacy").get_docs(nlp.vocab)))
+    rows = pq.read_table(root / "annotate" / "cluener_globalpointer_tok2vec").to_pylist()
+    assert [row["id"] for row in rows] == [f"test-{i}" for i in range(n_test)]
 
 
 def test_project_workflow_nested(project_copy):
