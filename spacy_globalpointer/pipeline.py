@@ -628,6 +628,11 @@ class GlobalPointerNER(TrainablePipe):
         return self
 
 
+def globalpointer_pipe_names(nlp: Language) -> List[str]:
+    """The names of the pipeline's `globalpointer_ner` components, in order."""
+    return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == "globalpointer_ner"]
+
+
 def _per_doc(docs: List[Doc], candidates: Candidates):
     """Yield (doc, that doc's candidates sorted by start, end, label) for
     every doc, with one sort for the whole batch."""

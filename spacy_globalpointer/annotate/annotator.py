@@ -17,6 +17,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.util import import_file, minibatch
 
 from ..errors import Errors
+from ..pipeline import globalpointer_pipe_names
 from .sinks import OutputRow, write_docbin, write_rows
 from .sources import AnnotateError, InputRow, Shard, first_line, read_shard
 
@@ -107,7 +108,7 @@ def find_pipe(nlp: Language, pipe_name: Optional[str], model: str) -> str:
     model (str): the model, for error messages.
     RETURNS (str): the component's name.
     """
-    ours = [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == FACTORY]
+    ours = globalpointer_pipe_names(nlp)
     if pipe_name is not None:
         if pipe_name not in ours:
             reason = (
