@@ -105,6 +105,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "true (RoPE rotates pairs of dimensions), got {value!r}. Use an even "
         "size, or set `use_rope = false`."
     )
+    GP014 = (
+        "Component '{name}': `boundary_smoothing` must be at least 0 and below "
+        "1 (the share of a gold span's target given to its neighbours), got "
+        "{value!r}. Use e.g. 0.1, or 0 to switch it off."
+    )
 
     # Batch annotation (spacy_globalpointer.annotate). Codes from GP101 keep
     # clear of the pipe's own.

@@ -18,7 +18,7 @@ from thinc.api import Config, Model, set_dropout_rate
 from .decoding import Candidates, predict_windowed, resolve_ents, top_labels_per_span
 from .errors import Errors, Warnings
 from .gold import GoldPlace, GoldScan, describe_error, doc_preview, scan_gold
-from .loss import multilabel_categorical_crossentropy
+from .loss import boundary_smoothed_targets, multilabel_categorical_crossentropy
 from .models.layout import group_by_geometry
 from .models.types import GPModelT, SpanScores
 from .scorer import default_score_weights, globalpointer_score, reported_scores
@@ -82,6 +82,7 @@ HEAD_CALL_OVERHEAD = 2048
         "ents_thresholds": {},
         "max_positive": None,
         "max_length": None,
+        "boundary_smoothing": 0.0,
         "scorer": {"@scorers": "spacy-globalpointer.globalpointer_scorer.v1"},
     },
     # No static weights: which scores the pipe reports depends on its
@@ -102,6 +103,7 @@ def make_globalpointer_ner(
     ents_thresholds: Dict[str, float],
     max_positive: Optional[int],
     max_length: Optional[int],
+    boundary_smoothing: float,
     scorer: Optional[Callable],
 ) -> "GlobalPointerNER":
     """Create a GlobalPointer named-entity recognizer.
@@ -127,6 +129,9 @@ def make_globalpointer_ner(
         `doc.spans` (the highest-scoring ones); null for no limit.
     max_length (Optional[int]): longest span in tokens to score; null scores
         spans up to twice the longest gold span seen at initialize.
+    boundary_smoothing (float): in training, each gold span's target keeps
+        1 - boundary_smoothing and its neighbours (start or end one token off)
+        share the rest (Zhu & Li, 2022); 0 for hard targets.
     scorer (Optional[Callable]): the scoring method.
     """
     return GlobalPointerNER(
@@ -142,6 +147,7 @@ def make_globalpointer_ner(
         ents_thresholds=ents_thresholds,
         max_positive=max_positive,
         max_length=max_length,
+        boundary_smoothing=boundary_smoothing,
         scorer=scorer,
     )
 
@@ -172,6 +178,7 @@ class GlobalPointerNER(TrainablePipe):
         ents_thresholds: Optional[Dict[str, float]] = None,
         max_positive: Optional[int] = None,
         max_length: Optional[int] = None,
+        boundary_smoothing: float = 0.0,
         scorer: Optional[Callable] = globalpointer_score,
     ) -> None:
         """Initialize the pipe. See `make_globalpointer_ner` for the settings."""
@@ -179,6 +186,8 @@ class GlobalPointerNER(TrainablePipe):
             raise ValueError(Errors.GP003.format(name=name, value=spans_key))
         if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
             raise ValueError(Errors.GP002.format(name=name, value=max_length))
+        if isinstance(boundary_smoothing, bool) or not (0.0 <= float(boundary_smoothing) < 1.0):
+            raise ValueError(Errors.GP014.format(name=name, value=boundary_smoothing))
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -195,6 +204,7 @@ class GlobalPointerNER(TrainablePipe):
             "max_positive": max_positive,
             "max_length": max_length,
             "learned_max_length": None,
+            "boundary_smoothing": float(boundary_smoothing),
         }
         check_threshold_settings(name, self.cfg)
         # Labels whose gold spans were found skipped during `update` (warned once).
@@ -385,7 +395,7 @@ class GlobalPointerNER(TrainablePipe):
         self, examples: Iterable[Example], span_scores: SpanScores
     ) -> Tuple[float, SpanScores]:
         """The multi-label categorical cross-entropy, averaged over docs, and
-        its gradient.
+        its gradient; with soft targets when `boundary_smoothing` is set.
 
         examples (Iterable[Example]): the batch.
         span_scores (SpanScores): the model's output for the batch.
@@ -397,13 +407,17 @@ class GlobalPointerNER(TrainablePipe):
         n_blocks, n_labels, C, K = scores.shape
         xp = self.model.ops.xp
         gold = self._gold_spans(examples)
-        block, row, col, ok = layout.position(gold[0], gold[1], gold[2])
-        targets = xp.zeros(scores.shape, dtype="bool")
-        if ok.any():
-            index = tuple(
-                self.model.ops.asarray(a[ok]) for a in (block, gold[3], row, col)
-            )
-            targets[index] = True
+        epsilon = self.cfg.get("boundary_smoothing", 0.0)
+        if epsilon > 0:
+            targets = boundary_smoothed_targets(self.model.ops, layout, gold, scores.shape, epsilon)
+        else:
+            block, row, col, ok = layout.position(gold[0], gold[1], gold[2])
+            targets = xp.zeros(scores.shape, dtype="bool")
+            if ok.any():
+                index = tuple(
+                    self.model.ops.asarray(a[ok]) for a in (block, gold[3], row, col)
+                )
+                targets[index] = True
         loss, grad = multilabel_categorical_crossentropy(
             scores.reshape(n_blocks, n_labels, C * K),
             targets.reshape(n_blocks, n_labels, C * K),

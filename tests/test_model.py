@@ -272,3 +272,66 @@ def test_group_by_geometry():
     budget = layout_cost([300], 64, 64)
     for group in group_by_geometry(lengths, 64, 64, overhead=10**9, max_entries=budget):
         assert layout_cost([lengths[i] for i in group], 64, 64) <= budget or len(group) == 1
+
+
+def test_soft_target_loss_matches_formula_and_hard_targets():
+    """Soft targets weigh each span's positive and negative terms; 0/1 floats
+    give the hard loss; the gradient matches finite differences."""
+    rng = numpy.random.default_rng(6)
+    scores = rng.normal(size=(4, 2, 6)) * 2
+    hard = rng.random((4, 2, 6)) < 0.3
+    mask = rng.random((4, 1, 6)) < 0.85
+    lengths = numpy.array([1, 3])
+    loss_hard, grad_hard = multilabel_categorical_crossentropy(scores, hard, mask, lengths)
+    loss_float, grad_float = multilabel_categorical_crossentropy(scores, hard.astype("float64"), mask, lengths)
+    numpy.testing.assert_allclose(loss_float, loss_hard, rtol=1e-12)
+    numpy.testing.assert_allclose(grad_float, grad_hard, rtol=1e-12, atol=1e-15)
+
+    soft = numpy.where(hard, 0.8, rng.choice([0.0, 0.05], size=hard.shape))
+    loss, grad = multilabel_categorical_crossentropy(scores, soft, mask, lengths)
+    m = numpy.broadcast_to(mask, scores.shape)
+    for seg, rows in enumerate((slice(0, 1), slice(1, 4))):
+        for label in range(2):
+            s, t, ok = scores[rows, label][m[rows, label]], soft[rows, label][m[rows, label]], True
+            expected = numpy.log(1 + numpy.sum(t * numpy.exp(-s))) + numpy.log(1 + numpy.sum((1 - t) * numpy.exp(s)))
+            numpy.testing.assert_allclose(loss[seg, label], expected, rtol=1e-10)
+    eps = 1e-6
+    for index in list(numpy.ndindex(scores.shape))[::5]:
+        plus, minus = scores.copy(), scores.copy()
+        plus[index] += eps
+        minus[index] -= eps
+        numeric = (multilabel_categorical_crossentropy(plus, soft, mask, lengths)[0].sum()
+                   - multilabel_categorical_crossentropy(minus, soft, mask, lengths)[0].sum()) / (2 * eps)
+        assert grad[index] == pytest.approx(numeric, abs=1e-6)
+    # Large logits stay finite in float16, like the hard loss.
+    big = (scores * 5000).astype("float16")
+    loss16, grad16 = multilabel_categorical_crossentropy(big, soft, mask, lengths)
+    assert numpy.isfinite(loss16).all() and numpy.isfinite(grad16).all() and grad16.dtype == numpy.float16
+
+
+def test_boundary_smoothed_targets():
+    from thinc.api import NumpyOps
+
+    from spacy_globalpointer.loss import boundary_smoothed_targets
+
+    layout = make_layout([6, 3], max_length=4, block_size=4)
+    shape = (layout.n_blocks, 2, layout.block_size, layout.key_width)
+    # (doc, start, end, label): inside doc 0; at doc 0's start; all of doc 1.
+    gold = tuple(numpy.array(x) for x in ([0, 0, 1], [1, 0, 0], [3, 1, 3], [0, 1, 0]))
+    t = boundary_smoothed_targets(NumpyOps(), layout, gold, shape, 0.2)
+    block, label, row, col = numpy.nonzero(t)
+    doc, start, end = layout.locate(block, row, col)
+    got = {(int(d), int(s), int(e), int(lab)): round(float(v), 6)
+           for d, s, e, lab, v in zip(doc, start, end, label, t[block, label, row, col])}
+    assert got == {
+        # span 1..3 of doc 0 keeps 0.8; its four neighbours get 0.05 each
+        (0, 1, 3, 0): 0.8, (0, 0, 3, 0): 0.05, (0, 2, 3, 0): 0.05, (0, 1, 2, 0): 0.05, (0, 1, 4, 0): 0.05,
+        # a one-token span at the doc's start has one neighbour that exists
+        (0, 0, 1, 1): 0.8, (0, 0, 2, 1): 0.2,
+        # the whole of doc 1: neighbours past its ends do not exist
+        (1, 0, 3, 0): 0.8, (1, 1, 3, 0): 0.1, (1, 0, 2, 0): 0.1,
+    }
+    # Two gold spans that are each other's neighbours: capped at 1.
+    gold = tuple(numpy.array(x) for x in ([0, 0], [1, 1], [3, 4], [0, 0]))
+    t = boundary_smoothed_targets(NumpyOps(), layout, gold, shape, 0.2)
+    assert t.max() == pytest.approx(0.85)  # 0.8 + 0.05 from the other one

@@ -400,3 +400,15 @@ def test_grouped_update_equals_one_call(monkeypatch):
     head_b = twin.get_pipe("globalpointer_ner").model.get_ref("pointer")
     for name in head_a.param_names:
         numpy.testing.assert_allclose(head_a.get_grad(name), head_b.get_grad(name), rtol=1e-4, atol=1e-6)
+
+
+def test_boundary_smoothing_trains_and_is_checked():
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config={"boundary_smoothing": 0.1})
+    losses = train(nlp, make_examples(nlp, NESTED_DATA), n_iter=80)
+    assert numpy.isfinite(losses["globalpointer_ner"])
+    assert predicted_spans(nlp, NESTED_DATA) == gold_of(NESTED_DATA)
+    for value in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"GP014.*boundary_smoothing"):
+            spacy.blank("zh").add_pipe("globalpointer_ner", config={"boundary_smoothing": value})

@@ -48,7 +48,7 @@ SPANS_KEY = "sc"
 # spancat: the suggester's n-gram sizes (their coverage of the gold spans of
 # train is printed in the report); steps: the training budget of every run.
 CORPORA = {
-    "cluener": {"family": "chars", "lang": "zh", "flat": True, "spancat": (1, 12), "steps": 6000,
+    "cluener": {"family": "chars", "lang": "zh", "flat": True, "spancat": (1, 12), "steps": 4000,
                 "title": "CLUENER 2020 (Chinese, flat, 10 types)"},
     "wnut17": {"family": "words", "lang": "en", "flat": True, "spancat": (1, 7), "steps": 3000,
                "title": "WNUT 2017 (English, flat, 6 types)"},
@@ -72,6 +72,10 @@ def _head_dropout(rate: str) -> List[str]:
     return ["--components.globalpointer_ner.model.dropout", rate]
 
 
+def _boundary_smoothing(epsilon: str) -> List[str]:
+    return ["--components.globalpointer_ner.boundary_smoothing", epsilon]
+
+
 VARIANTS = {
     "gp": {"component": "globalpointer_ner", "label": "GlobalPointer", "overrides": []},
     "egp": {"component": "globalpointer_ner", "label": "Efficient GlobalPointer", "overrides": EFFICIENT},
@@ -90,6 +94,12 @@ VARIANTS = {
                 "overrides": _head_dropout("0.3")},
     "gp_td30": {"component": "globalpointer_ner", "label": "GlobalPointer, training dropout 0.3",
                 "overrides": ["--training.dropout", "0.3"] + _head_dropout("0.0")},
+    "gp_bs0": {"component": "globalpointer_ner", "label": "GlobalPointer, no boundary smoothing",
+               "overrides": _boundary_smoothing("0.0")},
+    "gp_bs10": {"component": "globalpointer_ner", "label": "GlobalPointer, boundary smoothing 0.1",
+                "overrides": _boundary_smoothing("0.1")},
+    "gp_bs20": {"component": "globalpointer_ner", "label": "GlobalPointer, boundary smoothing 0.2",
+                "overrides": _boundary_smoothing("0.2")},
 }
 DEFAULT_VARIANTS = {True: ["gp", "egp", "ner", "spancat"], False: ["gp", "egp", "spancat"]}
 
