@@ -400,6 +400,85 @@ def speed(
     report(out_dir=out_dir, output=None)
 
 
+def _variant_overrides(name: str, spec: dict) -> Dict[str, object]:
+    """The config overrides `run` passes for a variant on a corpus, as a dict."""
+    variant = VARIANTS[name]
+    component = variant["component"]
+    overrides: Dict[str, object] = {}
+    if spec["family"] == "words":
+        overrides["nlp.lang"] = spec["lang"]
+    if component == "globalpointer_ner" and spec["flat"]:
+        overrides["vars.annotate_ents"] = True
+    if component == "spancat":
+        overrides["vars.suggester_min_size"], overrides["vars.suggester_max_size"] = spec["spancat"]
+    flags = variant["overrides"]
+    for key, value in zip(flags[::2], flags[1::2]):
+        try:  # as spaCy's CLI reads `--section.key value`
+            overrides[key.lstrip("-")] = json.loads(value)
+        except ValueError:
+            overrides[key.lstrip("-")] = value
+    return overrides
+
+
+@app.command("train-speed")
+def train_speed(
+    corpus: str = typer.Argument(..., help="Corpus name: " + ", ".join(CORPORA)),
+    corpus_dir: Path = typer.Option(..., "--corpus-dir"),
+    variants: str = typer.Option("", "--variants", help="Default: gp,egp,(ner,)spancat"),
+    batches: int = typer.Option(30, "--batches", help="Timed batches per component"),
+    batch_words: int = typer.Option(1000, "--batch-words", help="1000: the schedule's size after ~2300 steps"),
+    warmup: int = typer.Option(5, "--warmup", help="Untimed batches first"),
+    out_dir: Path = typer.Option(PROJECT / "benchmarks", "--out-dir"),
+    tag: str = typer.Option("", "--tag"),
+) -> None:
+    """Training words/s of the components side by side: each built from its
+    config, all updated in turn on the same batches in one process (so a load
+    change hits all alike); the median per-batch rate of each."""
+    import random
+
+    import spacy
+    from spacy.training import Corpus
+    from spacy.training.batchers import minibatch_by_words
+    from spacy.util import load_config, registry
+    from thinc.api import fix_random_seed
+
+    one_thread()
+    spec = CORPORA[corpus]
+    names = [v for v in variants.split(",") if v] or DEFAULT_VARIANTS[spec["flat"]]
+    pipelines = {}
+    for name in names:
+        component = VARIANTS[name]["component"]
+        config = load_config(CONFIGS[(component, spec["family"])], overrides=_variant_overrides(name, spec),
+                             interpolate=False)
+        fix_random_seed(0)
+        nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+        examples = list(Corpus(corpus_dir / "train.spacy")(nlp))
+        nlp.initialize(lambda: examples)
+        optimizer = registry.resolve({"o": config.interpolate()["training"]["optimizer"]})["o"]
+        random.Random(0).shuffle(examples)
+        chosen = list(minibatch_by_words(examples, size=batch_words))[: warmup + batches]
+        pipelines[name] = (nlp, optimizer, chosen)
+    rates: Dict[str, List[float]] = {name: [] for name in names}
+    for i in range(warmup + batches):
+        for name, (nlp, optimizer, chosen) in pipelines.items():
+            batch = chosen[i % len(chosen)]
+            start = time.perf_counter()
+            nlp.update(batch, sgd=optimizer, drop=0.1)
+            if i >= warmup:
+                rates[name].append(sum(len(eg.predicted) for eg in batch) / (time.perf_counter() - start))
+    path = _result_path(out_dir, corpus, tag)
+    result = json.loads(path.read_text()) if path.exists() else {"corpus": corpus, "key": corpus, "variants": {}}
+    result["train_speed"] = {
+        "batches": batches, "batch_words": batch_words, "warmup": warmup, "load_average": os.getloadavg(),
+        "cmd": f"python scripts/benchmark.py train-speed {corpus} --corpus-dir {_rel(corpus_dir)}",
+        "variants": {name: {"train_wps": statistics.median(r), "per_batch": r} for name, r in rates.items()},
+    }
+    path.write_text(json.dumps(result, indent=2))
+    for name, r in rates.items():
+        print(f"{name}: {statistics.median(r):,.0f} training words/s")
+    report(out_dir=out_dir, output=None)
+
+
 # ---------------------------------------------------------------------------
 # Report
 
@@ -478,10 +557,12 @@ def _targets(results: Dict[str, dict]) -> List[str]:
         else:
             lines.append(f"| {key}: dev F at 2x the best step within 1 point of the best | best steps "
                          f"{gp['best_steps']}: 2x is past the budget | not measurable |")
-        if "ner" in s and s["ner"]["train_wps"]:
-            ratio = gp["train_wps"] / s["ner"]["train_wps"]
-            lines.append(f"| {key}: GP training words/s vs spaCy ner | {gp['train_wps']:,.0f} vs "
-                         f"{s['ner']['train_wps']:,.0f} ({ratio:.2f}x) | {verdict(ratio >= 1.0)} (>= 1.0x) |")
+        trained = res.get("train_speed", {}).get("variants", {})
+        for peer, wanted in (("ner", 1.0), ("spancat", 1.0)):
+            if "gp" in trained and peer in trained:
+                ratio = trained["gp"]["train_wps"] / trained[peer]["train_wps"]
+                lines.append(f"| {key}: GP training words/s vs {peer} (interleaved) | {trained['gp']['train_wps']:,.0f} vs "
+                             f"{trained[peer]['train_wps']:,.0f} ({ratio:.2f}x) | {verdict(ratio >= wanted)} (>= {wanted:.1f}x) |")
         speed = res.get("speed", {}).get("variants", {})
         if "gp" in speed and "ner" in speed:
             ratio = speed["gp"]["infer_wps"] / speed["ner"]["infer_wps"]
@@ -532,6 +613,14 @@ def report(
                 f"{', '.join(_fmt(d) if d is not None else 'past budget' for d in s['drop_2x'])} | "
                 f"{s['train_wps']:,.0f} | {s['train_wall']:,.0f} | {s['train_rss']:,.0f} |")
         lines.append("")
+        trained = res.get("train_speed")
+        if trained:
+            lines += [f"Training speed (`{trained['cmd']}`): every component updated in turn on the same "
+                      f"{trained['batch_words']}-word batches in one process, median of {trained['batches']} "
+                      "batches after a warm-up:", "", "| component | training words/s |", "|---|---:|"]
+            for name, v in trained["variants"].items():
+                lines.append(f"| {VARIANTS[name]['label']} | {v['train_wps']:,.0f} |")
+            lines.append("")
         speed = res.get("speed")
         if speed:
             lines += [f"Inference (`{speed['cmd']}`, seed-{speed['seed']} models, test split, interleaved, median of "
