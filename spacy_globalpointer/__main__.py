@@ -5,6 +5,8 @@ from typing import Optional
 import typer
 from wasabi import msg
 
+from .annotate.__main__ import annotate_cli
+
 app = typer.Typer(name="spacy_globalpointer", add_completion=False, no_args_is_help=True)
 
 
@@ -48,6 +50,11 @@ def tune_thresholds_cli(
     header = ["type", "gold", "threshold", "P/R/F before", "P/R/F after"]
     msg.table(rows, header=header, divider=True)
     msg.good(f"Saved the pipeline with tuned thresholds to {output}")
+
+
+# Batch annotation, also `python -m spacy_globalpointer.annotate` (imports
+# neither Ray nor pyarrow until it runs).
+app.command("annotate")(annotate_cli)
 
 
 def main() -> None:

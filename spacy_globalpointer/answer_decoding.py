@@ -16,7 +16,8 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from .answer_losses import segment_softmax, span_positions
-from .decoding import Candidates, batch_windows, iter_windows
+from .decoding import Candidates, iter_windows
+from .models.layout import group_by_geometry
 from .models.types import SpanScores
 
 
@@ -77,10 +78,12 @@ def predict_answers(
     contexts: numpy.ndarray,
     max_length: int,
     window: int,
-    max_tokens: int,
+    max_entries: int,
+    call_overhead: int,
 ) -> Candidates:
     """The best allowed span per (doc, type) and its probability, scoring the
-    token vectors window by window (memory bounded by `max_tokens`).
+    token vectors window by window, windows of similar length together (see
+    `decoding.predict_windowed`; the result does not depend on the grouping).
 
     head (Model): the GlobalPointer head.
     tokvecs (Sequence[Floats2d]): the token vectors of each doc.
@@ -88,7 +91,9 @@ def predict_answers(
         context region; answers lie inside it.
     max_length (int): the longest span the head scores.
     window (int): span starts per window.
-    max_tokens (int): tokens per call of the head.
+    max_entries (int): the most score entries per label of one head call.
+    call_overhead (int): what one more head call costs, in score entries per
+        label (see `group_by_geometry`).
     RETURNS (Candidates): one candidate per (doc, type) that has an allowed
         span, with its probability as score; no threshold applied.
     """
@@ -98,7 +103,13 @@ def predict_answers(
     start = numpy.zeros((n_docs, n_labels), dtype="int64")
     end = numpy.zeros((n_docs, n_labels), dtype="int64")
     contexts = numpy.asarray(contexts, dtype="int64").reshape(-1, 2)
-    for batch in batch_windows(iter_windows(tokvecs, max_length, window), max_tokens):
+    windows = list(iter_windows(tokvecs, max_length, window))
+    groups = group_by_geometry(
+        [w.vectors.shape[0] for w in windows], max_length, head.attrs["block_size"],
+        overhead=call_overhead, max_entries=max_entries,
+    )
+    for group in groups:
+        batch = [windows[i] for i in group]
         docs = numpy.asarray([w.doc for w in batch], dtype="int64")
         offsets = numpy.asarray([w.offset for w in batch], dtype="int64")
         keep = numpy.asarray([w.keep_starts for w in batch], dtype="int64")

@@ -7,7 +7,8 @@ import numpy
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from .models.types import SpanScores
+from .models.layout import group_by_geometry
+from .models.types import MASK_VALUE, SpanScores
 from .thresholds import probability_to_logit
 
 
@@ -56,9 +57,13 @@ def decode(ops, span_scores: SpanScores, threshold) -> Candidates:
     n_labels = scores.shape[1]
     logits = numpy.broadcast_to(probability_to_logit(threshold), (n_labels,))
     cut = ops.asarray(logits.astype(scores.dtype)).reshape(1, n_labels, 1, 1)
-    hits = ops.xp.logical_and(scores > cut, span_scores.mask)
-    block, label, row, col = (ops.to_numpy(a).astype("int64") for a in ops.xp.nonzero(hits))
-    logits = ops.to_numpy(scores[hits]).astype("float32")
+    hits = scores > cut
+    if (logits <= MASK_VALUE).any():
+        # Masked entries hold MASK_VALUE: only a cut this low lets them through.
+        hits &= span_scores.mask
+    flat = ops.xp.flatnonzero(hits)  # few hits: cheaper than a 4-d nonzero
+    block, label, row, col = numpy.unravel_index(ops.to_numpy(flat).astype("int64"), scores.shape)
+    logits = ops.to_numpy(scores.reshape(-1)[flat]).astype("float32")
     doc, start, end = span_scores.layout.locate(block, row, col)
     prob = 1.0 / (1.0 + numpy.exp(-logits))
     return Candidates(doc, start, end, label, prob.astype("float32"))
@@ -94,34 +99,35 @@ def iter_windows(
             yield Window(i, offset, window, vecs[offset:stop])
 
 
-def batch_windows(windows: Iterable[Window], max_tokens: int) -> Iterator[List[Window]]:
-    """Group windows into batches of at most `max_tokens` tokens (a single
-    window larger than that forms its own batch)."""
-    batch: List[Window] = []
-    size = 0
-    for win in windows:
-        n = win.vectors.shape[0]
-        if batch and size + n > max_tokens:
-            yield batch
-            batch, size = [], 0
-        batch.append(win)
-        size += n
-    if batch:
-        yield batch
-
-
 def predict_windowed(
     head: Model,
     tokvecs: Sequence[Floats2d],
     threshold,
     max_length: int,
     window: int,
-    max_tokens: int,
+    max_entries: int,
+    call_overhead: int,
 ) -> Candidates:
-    """Score the token vectors of a batch with the head, window by window, so
-    the memory of a call is bounded by `max_tokens` whatever the doc lengths."""
+    """Score the token vectors of a batch with the head, window by window.
+
+    Windows are scored in groups of similar length (`group_by_geometry`), so
+    short docs are not padded to the geometry of long ones, and a group holds
+    at most `max_entries` scores per label (a single longer window is scored
+    alone), so the memory of a call is bounded whatever the doc lengths.
+
+    max_entries (int): the most score entries per label of one head call.
+    call_overhead (int): what one more head call costs, in score entries per
+        label (see `group_by_geometry`).
+    """
+    windows = list(iter_windows(tokvecs, max_length, window))
+    lengths = [w.vectors.shape[0] for w in windows]
+    block_size = head.attrs["block_size"]
+    groups = group_by_geometry(
+        lengths, max_length, block_size, overhead=call_overhead, max_entries=max_entries
+    )
     parts = []
-    for batch in batch_windows(iter_windows(tokvecs, max_length, window), max_tokens):
+    for group in groups:
+        batch = [windows[i] for i in group]
         found = decode(head.ops, head.predict([w.vectors for w in batch]), threshold)
         docs = numpy.asarray([w.doc for w in batch], dtype="int64")
         offsets = numpy.asarray([w.offset for w in batch], dtype="int64")

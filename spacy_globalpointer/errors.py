@@ -115,6 +115,65 @@ class Errors(metaclass=ErrorsWithCodes):
         "true (RoPE rotates pairs of dimensions), got {value!r}. Use an even "
         "size, or set `use_rope = false`."
     )
+    GP014 = (
+        "Component '{name}': `boundary_smoothing` must be at least 0 and below "
+        "1 (the share of a gold span's target given to its neighbours), got "
+        "{value!r}. Use e.g. 0.1, or 0 to switch it off."
+    )
+
+    # Batch annotation (spacy_globalpointer.annotate). Codes from GP101 keep
+    # clear of the pipe's own.
+    GP101 = (
+        "Cannot read the input '{path}': {reason}. Give a JSON Lines (.jsonl, "
+        ".json, .ndjson) or Parquet (.parquet) file, or a folder of them."
+    )
+    GP102 = (
+        "The input '{path}' has no column '{column}' (found: {found}). Name "
+        "the columns with `--text-column` and `--id-column`."
+    )
+    GP103 = (
+        "Cannot use the model '{model}': {reason}. Give the folder of a trained "
+        "pipeline (e.g. `training/model-best`) or the name of an installed "
+        "pipeline package that contains a `globalpointer_ner` component."
+    )
+    GP104 = "The setting `{name}` must be a positive number, got {value!r}."
+    GP105 = (
+        "The output '{path}' exists. Choose another path, or pass `--overwrite` "
+        "(`overwrite=True`) to replace it."
+    )
+    GP106 = (
+        "The model '{model}' has several `globalpointer_ner` components "
+        "({names}). Choose one with `--pipe` (`pipe_name=`)."
+    )
+    GP107 = (
+        "Unknown {name} '{value}': choose one of {choices}."
+    )
+    GP108 = (
+        "The Ray engine needs Ray Data and pyarrow: pip install "
+        "\"spacy-globalpointer[ray]\" ({reason})."
+    )
+    GP109 = (
+        "Batch annotation needs pyarrow: pip install "
+        "\"spacy-globalpointer[annotate]\" ({reason})."
+    )
+    GP110 = (
+        "The {engine} engine stopped: {reason}. The shards finished so far are "
+        "in '{output}'; rerun with `--overwrite` once the cause is fixed."
+    )
+    GP111 = (
+        "The id column '{column}' of '{path}' has the type {type}, which the "
+        "output does not support. Use an integer or string id column."
+    )
+    GP112 = (
+        "The output folder '{path}' holds files that no annotation run wrote "
+        "({names}); `--overwrite` only replaces part files. Choose a new or "
+        "empty folder."
+    )
+    GP113 = (
+        "Cannot join the Ray cluster at '{address}': {reason}. Start it with "
+        "`ray start --head` (and `ray start --address HEAD:6379` on the other "
+        "nodes), or leave out `--address` to start a local one for the run."
+    )
     # Codes from 20 on: single-answer extraction (globalpointer_extractor).
     GP020 = (
         "Component '{name}' extracts at most one answer per type and doc, but "

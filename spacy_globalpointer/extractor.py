@@ -32,7 +32,14 @@ from .decoding import Candidates
 from .errors import Errors, Warnings
 from .models.types import GPModelT, SpanScores
 from .gold import doc_preview
-from .pipeline import DEFAULT_GP_MODEL, MIN_LEARNED_MAX_LENGTH, PREDICT_WINDOW, GlobalPointerNER
+from .pipeline import (
+    DEFAULT_GP_MODEL,
+    HEAD_CALL_OVERHEAD,
+    MIN_LEARNED_MAX_LENGTH,
+    PREDICT_BATCH_SCORES,
+    PREDICT_WINDOW,
+    GlobalPointerNER,
+)
 from .thresholds import check_probability
 from .question_docs import (
     DEFAULT_ANSWERS_SPANS_KEY,
@@ -172,7 +179,8 @@ class GlobalPointerExtractor(GlobalPointerNER):
             contexts.reshape(-1, 2),
             self.max_length,
             window=PREDICT_WINDOW,
-            max_tokens=self._predict_batch_tokens(),
+            max_entries=max(1, PREDICT_BATCH_SCORES // max(1, len(self.labels))),
+            call_overhead=HEAD_CALL_OVERHEAD,
         )
 
     def set_annotations(self, docs: Iterable[Doc], candidates: Candidates) -> None:

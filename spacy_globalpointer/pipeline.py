@@ -18,8 +18,8 @@ from thinc.api import Config, Model, set_dropout_rate
 from .decoding import Candidates, predict_windowed, resolve_ents, top_labels_per_span
 from .errors import Errors, Warnings
 from .gold import GoldPlace, GoldScan, describe_error, doc_preview, scan_gold
-from .loss import multilabel_categorical_crossentropy
-from .models.layout import block_geometry
+from .loss import boundary_smoothed_targets, multilabel_categorical_crossentropy
+from .models.layout import group_by_geometry
 from .models.types import GPModelT, SpanScores
 from .scorer import default_score_weights, globalpointer_score, reported_scores
 from .thresholds import ThresholdTable, check_threshold_settings, make_threshold_table
@@ -56,16 +56,16 @@ DEFAULT_SPANS_KEY = "sc"
 # FALLBACK_MAX_LENGTH when it was initialized from labels alone.
 MIN_LEARNED_MAX_LENGTH = 16
 FALLBACK_MAX_LENGTH = 64
-# Prediction scores docs in windows of PREDICT_WINDOW span starts, and at most
-# PREDICT_BATCH_TOKENS tokens per call of the head, so memory stays bounded.
-# A call's score tensor has about n_tokens * n_labels * key_width entries, so
-# the tokens per call are further cut to keep it near PREDICT_BATCH_SCORES
-# entries (8 MB in float32): many labels or a long max_length mean fewer tokens
-# per call, not more memory. (On CPU, small calls are also faster: the
-# arrays stay in cache and freed memory is reused instead of page-faulted in.)
+# Prediction scores docs in windows of PREDICT_WINDOW span starts, grouped by
+# length, with at most PREDICT_BATCH_SCORES score entries (8 MB in float32) per
+# call of the head, so memory stays bounded: many labels or a long max_length
+# mean fewer tokens per call, not more memory. (On CPU, small calls are also
+# faster: the arrays stay in cache and freed memory is reused instead of
+# page-faulted in.) A separate call for a group of shorter docs pays when it
+# saves more than HEAD_CALL_OVERHEAD score entries per label of padding.
 PREDICT_WINDOW = 1024
-PREDICT_BATCH_TOKENS = 16384
 PREDICT_BATCH_SCORES = 2**21
+HEAD_CALL_OVERHEAD = 2048
 
 
 @Language.factory(
@@ -82,6 +82,7 @@ PREDICT_BATCH_SCORES = 2**21
         "ents_thresholds": {},
         "max_positive": None,
         "max_length": None,
+        "boundary_smoothing": 0.0,
         "scorer": {"@scorers": "spacy-globalpointer.globalpointer_scorer.v1"},
     },
     # No static weights: which scores the pipe reports depends on its
@@ -102,6 +103,7 @@ def make_globalpointer_ner(
     ents_thresholds: Dict[str, float],
     max_positive: Optional[int],
     max_length: Optional[int],
+    boundary_smoothing: float,
     scorer: Optional[Callable],
 ) -> "GlobalPointerNER":
     """Create a GlobalPointer named-entity recognizer.
@@ -127,6 +129,9 @@ def make_globalpointer_ner(
         `doc.spans` (the highest-scoring ones); null for no limit.
     max_length (Optional[int]): longest span in tokens to score; null scores
         spans up to twice the longest gold span seen at initialize.
+    boundary_smoothing (float): in training, each gold span's target keeps
+        1 - boundary_smoothing and its neighbours (start or end one token off)
+        share the rest (Zhu & Li, 2022); 0 for hard targets.
     scorer (Optional[Callable]): the scoring method.
     """
     return GlobalPointerNER(
@@ -142,6 +147,7 @@ def make_globalpointer_ner(
         ents_thresholds=ents_thresholds,
         max_positive=max_positive,
         max_length=max_length,
+        boundary_smoothing=boundary_smoothing,
         scorer=scorer,
     )
 
@@ -172,6 +178,7 @@ class GlobalPointerNER(TrainablePipe):
         ents_thresholds: Optional[Dict[str, float]] = None,
         max_positive: Optional[int] = None,
         max_length: Optional[int] = None,
+        boundary_smoothing: float = 0.0,
         scorer: Optional[Callable] = globalpointer_score,
     ) -> None:
         """Initialize the pipe. See `make_globalpointer_ner` for the settings."""
@@ -179,6 +186,8 @@ class GlobalPointerNER(TrainablePipe):
             raise ValueError(Errors.GP003.format(name=name, value=spans_key))
         if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
             raise ValueError(Errors.GP002.format(name=name, value=max_length))
+        if isinstance(boundary_smoothing, bool) or not (0.0 <= float(boundary_smoothing) < 1.0):
+            raise ValueError(Errors.GP014.format(name=name, value=boundary_smoothing))
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -195,6 +204,7 @@ class GlobalPointerNER(TrainablePipe):
             "max_positive": max_positive,
             "max_length": max_length,
             "learned_max_length": None,
+            "boundary_smoothing": float(boundary_smoothing),
         }
         check_threshold_settings(name, self.cfg)
         # Labels whose gold spans were found skipped during `update` (warned once).
@@ -281,7 +291,8 @@ class GlobalPointerNER(TrainablePipe):
             table.floor,
             self.max_length,
             window=PREDICT_WINDOW,
-            max_tokens=self._predict_batch_tokens(),
+            max_entries=max(1, PREDICT_BATCH_SCORES // max(1, len(self.labels))),
+            call_overhead=HEAD_CALL_OVERHEAD,
         )
 
     @property
@@ -289,13 +300,6 @@ class GlobalPointerNER(TrainablePipe):
         """The thresholds per label in force now, checked (the settings can be
         changed in `pipe.cfg` at run time, e.g. by `spacy find-threshold`)."""
         return make_threshold_table(self.name, self.cfg, self.labels)
-
-    def _predict_batch_tokens(self) -> int:
-        """Tokens per call of the head in `predict`: PREDICT_BATCH_TOKENS, or
-        fewer so that the score tensor stays near PREDICT_BATCH_SCORES entries."""
-        C, n_key_blocks = block_geometry(self.max_length, int(self._head.attrs["block_size"]))
-        per_token = max(1, len(self.labels)) * C * n_key_blocks
-        return max(1, min(PREDICT_BATCH_TOKENS, PREDICT_BATCH_SCORES // per_token))
 
     def set_annotations(self, docs: Iterable[Doc], candidates: Candidates) -> None:
         """Write the predicted spans to `doc.spans[spans_key]` (and `doc.ents`).
@@ -366,19 +370,32 @@ class GlobalPointerNER(TrainablePipe):
             return losses
         self._sync_max_length()
         set_dropout_rate(self.model, drop)
-        scores, backprop = self.model.begin_update(docs)
-        loss, d_scores = self.get_loss(examples, scores)
-        backprop(d_scores)
+        tokvecs, backprop_tok2vec = self.model.get_ref("tok2vec").begin_update(docs)
+        d_tokvecs: List[Any] = [None] * len(docs)
+        # The head scores docs of similar length together (see
+        # group_by_geometry); the loss is the mean over the whole batch.
+        groups = group_by_geometry(
+            [len(doc) for doc in docs], self.max_length, self._head.attrs["block_size"],
+            overhead=HEAD_CALL_OVERHEAD,
+        )
+        for group in groups:
+            scores, backprop_head = self._head.begin_update([tokvecs[i] for i in group])
+            loss, d_scores = self.get_loss([examples[i] for i in group], scores)
+            share = len(group) / len(examples)
+            d_scores.scores *= share
+            for i, d_vecs in zip(group, backprop_head(d_scores)):
+                d_tokvecs[i] = d_vecs
+            losses[self.name] += loss * share
+        backprop_tok2vec(d_tokvecs)
         if sgd is not None:
             self.finish_update(sgd)
-        losses[self.name] += loss
         return losses
 
     def get_loss(
         self, examples: Iterable[Example], span_scores: SpanScores
     ) -> Tuple[float, SpanScores]:
         """The multi-label categorical cross-entropy, averaged over docs, and
-        its gradient.
+        its gradient; with soft targets when `boundary_smoothing` is set.
 
         examples (Iterable[Example]): the batch.
         span_scores (SpanScores): the model's output for the batch.
@@ -390,13 +407,17 @@ class GlobalPointerNER(TrainablePipe):
         n_blocks, n_labels, C, K = scores.shape
         xp = self.model.ops.xp
         gold = self._gold_spans(examples)
-        block, row, col, ok = layout.position(gold[0], gold[1], gold[2])
-        targets = xp.zeros(scores.shape, dtype="bool")
-        if ok.any():
-            index = tuple(
-                self.model.ops.asarray(a[ok]) for a in (block, gold[3], row, col)
-            )
-            targets[index] = True
+        epsilon = self.cfg.get("boundary_smoothing", 0.0)
+        if epsilon > 0:
+            targets = boundary_smoothed_targets(self.model.ops, layout, gold, scores.shape, epsilon)
+        else:
+            block, row, col, ok = layout.position(gold[0], gold[1], gold[2])
+            targets = xp.zeros(scores.shape, dtype="bool")
+            if ok.any():
+                index = tuple(
+                    self.model.ops.asarray(a[ok]) for a in (block, gold[3], row, col)
+                )
+                targets[index] = True
         loss, grad = multilabel_categorical_crossentropy(
             scores.reshape(n_blocks, n_labels, C * K),
             targets.reshape(n_blocks, n_labels, C * K),
@@ -629,6 +650,11 @@ class GlobalPointerNER(TrainablePipe):
                                  ("ents_thresholds", {}), ("max_positive", None)):
             self.cfg.setdefault(setting, default)
         make_threshold_table(self.name, self.cfg, self.labels)
+
+
+def globalpointer_pipe_names(nlp: Language) -> List[str]:
+    """The names of the pipeline's `globalpointer_ner` components, in order."""
+    return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == "globalpointer_ner"]
 
 
 def _per_doc(docs: List[Doc], candidates: Candidates):

@@ -27,7 +27,7 @@ from spacy.training import Corpus, Example
 
 from .decoding import Candidates, resolve_ents
 from .gold import GoldPlace
-from .pipeline import GlobalPointerNER
+from .pipeline import GlobalPointerNER, globalpointer_pipe_names
 from .thresholds import ThresholdTable
 
 TARGETS = ("spans", "ents")
@@ -342,7 +342,7 @@ def _table_rows(labels, before, after, c_before: Counts, c_after: Counts) -> Lis
 
 def _only_globalpointer(nlp: Language) -> str:
     """The name of the pipeline's one `globalpointer_ner` component."""
-    names = [n for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "globalpointer_ner"]
+    names = globalpointer_pipe_names(nlp)
     if len(names) != 1:
         raise ValueError(
             f"The pipeline has {len(names)} globalpointer_ner components ({names}): name one with --pipe."

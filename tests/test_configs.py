@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.cli.train import train as spacy_train
-from spacy.tokens import DocBin
+from spacy.tokens import DocBin, Span
 from spacy.util import load_config, load_model_from_config
 
 from .conftest import FLAT_DATA, NESTED_DATA, SPANS_KEY, make_examples
@@ -24,11 +24,16 @@ def write_corpus(path: Path, data, ents: bool) -> Path:
     return path
 
 
+LANGS = {
+    "globalpointer_tok2vec.cfg": "zh",
+    "globalpointer_trf.cfg": "zh",
+    "globalpointer_tok2vec_words.cfg": "en",
+    "globalpointer_extractor_tok2vec.cfg": "zh",
+}
+
+
 def test_configs_exist():
-    names = {p.name for p in CONFIGS}
-    assert {
-        "globalpointer_tok2vec.cfg", "globalpointer_trf.cfg", "globalpointer_extractor_tok2vec.cfg"
-    } <= names
+    assert {p.name for p in CONFIGS} == set(LANGS)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -36,7 +41,29 @@ def test_config_loads_and_validates(path):
     config = load_config(path)
     nlp = load_model_from_config(config, auto_fill=False, validate=True)
     assert {"globalpointer_ner", "globalpointer_extractor"} & set(nlp.pipe_names)
-    assert config["nlp"]["lang"] == "zh"
+    assert config["nlp"]["lang"] == LANGS[path.name]
+
+
+@pytest.mark.parametrize("lang,text,tokens", [
+    ("en", "Obama's tweets", ["Obama", "'s", "tweets"]),
+    ("de", "Angela Merkels Rede.", ["Angela", "Merkels", "Rede", "."]),
+    ("da", "Kjeld Christensen går.", ["Kjeld", "Christensen", "går", "."]),
+])
+def test_words_config_trains_in_other_languages(tmp_path, lang, text, tokens):
+    """The word config trains on any spaCy language with `--nlp.lang`, with
+    that language's tokenizer."""
+    nlp = spacy.blank(lang)
+    doc = nlp.make_doc(text)
+    doc.spans[SPANS_KEY] = [Span(doc, 0, 1, label="PER")]
+    corpus = tmp_path / "train.spacy"
+    DocBin(docs=[doc] * 8).to_disk(corpus)
+    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "nlp.lang": lang,
+                 "training.max_steps": 4, "training.eval_frequency": 2}
+    spacy_train(CONFIG_DIR / "globalpointer_tok2vec_words.cfg", tmp_path / "out", overrides=overrides)
+    trained = spacy.load(tmp_path / "out" / "model-last")
+    assert trained.lang == lang
+    assert [t.text for t in trained(text)] == tokens
+    assert trained.get_pipe("globalpointer_ner").labels == ("PER",)
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

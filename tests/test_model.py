@@ -5,7 +5,7 @@ from thinc.api import fix_random_seed
 
 from spacy_globalpointer.loss import multilabel_categorical_crossentropy, mlcce_rowwise
 from spacy_globalpointer.models import GlobalPointerHead, SpanScores, make_layout
-from spacy_globalpointer.models.globalpointer import _rope_tables
+from spacy_globalpointer.models.globalpointer import ROPE_BASE
 
 N_LABELS, WIDTH, D = 3, 5, 4
 LENGTHS = (0, 3, 11, 9)
@@ -36,7 +36,9 @@ def dense_scores(head, X):
     q = P[:, : heads * D].reshape(n, heads, D)
     k = P[:, heads * D :].reshape(n, heads, D)
     if head.attrs["use_rope"]:
-        cos, sin = (t[:, None, :] for t in _rope_tables(head.ops, n, D, "float32"))
+        half = D // 2
+        angles = numpy.arange(n)[:, None] * ROPE_BASE ** (-numpy.arange(half) / half)[None, :]
+        cos, sin = numpy.cos(angles)[:, None, :], numpy.sin(angles)[:, None, :]
 
         def rotate(a):
             a1, a2 = a[..., : D // 2], a[..., D // 2 :]
@@ -191,3 +193,145 @@ def test_untrained_head_predicts_no_spans_and_learns_its_offset():
     backprop(SpanScores(G, out.mask, out.layout))
     expected = numpy.where(out.mask, G, 0).sum(axis=(0, 2, 3))
     numpy.testing.assert_allclose(head.get_grad("b_score"), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("efficient", [False, True])
+@pytest.mark.parametrize("use_rope", [True, False])
+def test_head_parameter_gradients_match_finite_differences(efficient, use_rope):
+    """Every parameter's gradient, in float64: W and b are used with their
+    rows reordered for RoPE, so their gradients must be mapped back."""
+    from thinc.api import NumpyOps
+
+    head = make_head(efficient=efficient, use_rope=use_rope)
+    head.ops = NumpyOps(use_blis=False)  # BLIS gemm is float32 only
+    for name in head.param_names:
+        head.set_param(name, head.get_param(name).astype("float64"))
+    Xs = [x.astype("float64") for x in make_inputs()]
+    out, backprop = head.begin_update(Xs)
+    G = numpy.random.default_rng(4).normal(size=out.scores.shape)
+    backprop(SpanScores(G, out.mask, out.layout))
+
+    def objective():
+        o = head.predict(Xs)
+        return float(numpy.where(o.mask, o.scores, 0).ravel() @ G.ravel())
+
+    rng = numpy.random.default_rng(5)
+    eps = 1e-6
+    for name in head.param_names:
+        param, grad = head.get_param(name), head.get_grad(name)
+        for flat in rng.choice(param.size, size=min(6, param.size), replace=False):
+            index = numpy.unravel_index(flat, param.shape)
+            original = param[index]
+            param[index] = original + eps
+            up = objective()
+            param[index] = original - eps
+            down = objective()
+            param[index] = original
+            assert grad[index] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-6), name
+
+
+def test_head_dropout():
+    """Dropout on the q/k projections: only when training, at the fixed rate
+    of the architecture, or at `[training] dropout` when that is null."""
+    from thinc.api import set_dropout_rate
+
+    fix_random_seed(0)
+    head = GlobalPointerHead(nO=N_LABELS, nI=WIDTH, head_size=D, max_length=5, dropout=0.5)
+    head.initialize(X=make_inputs())
+    Xs = make_inputs()
+    first, _ = head.begin_update(Xs)
+    second, _ = head.begin_update(Xs)
+    assert not numpy.allclose(first.scores, second.scores)
+    numpy.testing.assert_array_equal(head.predict(Xs).scores, head.predict(Xs).scores)
+    set_dropout_rate(head, 0.0)  # a fixed rate ignores the training setting
+    third, _ = head.begin_update(Xs)
+    assert not numpy.allclose(third.scores, head.predict(Xs).scores)
+
+    follows = GlobalPointerHead(nO=N_LABELS, nI=WIDTH, head_size=D, max_length=5, dropout=None)
+    follows.initialize(X=Xs)
+    set_dropout_rate(follows, 0.0)
+    numpy.testing.assert_allclose(follows.begin_update(Xs)[0].scores, follows.predict(Xs).scores)
+    set_dropout_rate(follows, 0.3)
+    assert not numpy.allclose(follows.begin_update(Xs)[0].scores, follows.predict(Xs).scores)
+
+
+def test_group_by_geometry():
+    from spacy_globalpointer.models.layout import group_by_geometry, layout_cost
+
+    lengths = [300, 12, 14, 11, 290, 0, 13]
+    groups = group_by_geometry(lengths, max_length=64, block_size=64, overhead=512)
+    # A partition of the docs, shortest first.
+    assert sorted(numpy.concatenate(groups).tolist()) == list(range(len(lengths)))
+    assert [lengths[i] for i in groups[0]] == [0, 11, 12, 13, 14]
+    assert sorted(lengths[i] for i in groups[-1]) == [290, 300]
+    together = layout_cost(lengths, 64, 64)
+    apart = sum(layout_cost([lengths[i] for i in g], 64, 64) for g in groups)
+    assert apart + 512 * (len(groups) - 1) < together
+    # A high call overhead keeps everything in one call; a budget splits it.
+    assert len(group_by_geometry(lengths, 64, 64, overhead=10**9)) == 1
+    budget = layout_cost([300], 64, 64)
+    for group in group_by_geometry(lengths, 64, 64, overhead=10**9, max_entries=budget):
+        assert layout_cost([lengths[i] for i in group], 64, 64) <= budget or len(group) == 1
+
+
+def test_soft_target_loss_matches_formula_and_hard_targets():
+    """Soft targets weigh each span's positive and negative terms; 0/1 floats
+    give the hard loss; the gradient matches finite differences."""
+    rng = numpy.random.default_rng(6)
+    scores = rng.normal(size=(4, 2, 6)) * 2
+    hard = rng.random((4, 2, 6)) < 0.3
+    mask = rng.random((4, 1, 6)) < 0.85
+    lengths = numpy.array([1, 3])
+    loss_hard, grad_hard = multilabel_categorical_crossentropy(scores, hard, mask, lengths)
+    loss_float, grad_float = multilabel_categorical_crossentropy(scores, hard.astype("float64"), mask, lengths)
+    numpy.testing.assert_allclose(loss_float, loss_hard, rtol=1e-12)
+    numpy.testing.assert_allclose(grad_float, grad_hard, rtol=1e-12, atol=1e-15)
+
+    soft = numpy.where(hard, 0.8, rng.choice([0.0, 0.05], size=hard.shape))
+    loss, grad = multilabel_categorical_crossentropy(scores, soft, mask, lengths)
+    m = numpy.broadcast_to(mask, scores.shape)
+    for seg, rows in enumerate((slice(0, 1), slice(1, 4))):
+        for label in range(2):
+            s, t, ok = scores[rows, label][m[rows, label]], soft[rows, label][m[rows, label]], True
+            expected = numpy.log(1 + numpy.sum(t * numpy.exp(-s))) + numpy.log(1 + numpy.sum((1 - t) * numpy.exp(s)))
+            numpy.testing.assert_allclose(loss[seg, label], expected, rtol=1e-10)
+    eps = 1e-6
+    for index in list(numpy.ndindex(scores.shape))[::5]:
+        plus, minus = scores.copy(), scores.copy()
+        plus[index] += eps
+        minus[index] -= eps
+        numeric = (multilabel_categorical_crossentropy(plus, soft, mask, lengths)[0].sum()
+                   - multilabel_categorical_crossentropy(minus, soft, mask, lengths)[0].sum()) / (2 * eps)
+        assert grad[index] == pytest.approx(numeric, abs=1e-6)
+    # Large logits stay finite in float16, like the hard loss.
+    big = (scores * 5000).astype("float16")
+    loss16, grad16 = multilabel_categorical_crossentropy(big, soft, mask, lengths)
+    assert numpy.isfinite(loss16).all() and numpy.isfinite(grad16).all() and grad16.dtype == numpy.float16
+
+
+def test_boundary_smoothed_targets():
+    from thinc.api import NumpyOps
+
+    from spacy_globalpointer.loss import boundary_smoothed_targets
+
+    layout = make_layout([6, 3], max_length=4, block_size=4)
+    shape = (layout.n_blocks, 2, layout.block_size, layout.key_width)
+    # (doc, start, end, label): inside doc 0; at doc 0's start; all of doc 1.
+    gold = tuple(numpy.array(x) for x in ([0, 0, 1], [1, 0, 0], [3, 1, 3], [0, 1, 0]))
+    t = boundary_smoothed_targets(NumpyOps(), layout, gold, shape, 0.2)
+    block, label, row, col = numpy.nonzero(t)
+    doc, start, end = layout.locate(block, row, col)
+    got = {(int(d), int(s), int(e), int(lab)): round(float(v), 6)
+           for d, s, e, lab, v in zip(doc, start, end, label, t[block, label, row, col])}
+    assert got == {
+        # span 1..3 of doc 0 keeps 0.8; its four neighbours get 0.05 each
+        (0, 1, 3, 0): 0.8, (0, 0, 3, 0): 0.05, (0, 2, 3, 0): 0.05, (0, 1, 2, 0): 0.05, (0, 1, 4, 0): 0.05,
+        # a one-token span at the doc's start has one neighbour that exists
+        (0, 0, 1, 1): 0.8, (0, 0, 2, 1): 0.2,
+        # the whole of doc 1: neighbours past its ends do not exist
+        (1, 0, 3, 0): 0.8, (1, 1, 3, 0): 0.1, (1, 0, 2, 0): 0.1,
+    }
+    # Two gold spans that are each other's neighbours: capped at 1.
+    gold = tuple(numpy.array(x) for x in ([0, 0], [1, 1], [3, 4], [0, 0]))
+    t = boundary_smoothed_targets(NumpyOps(), layout, gold, shape, 0.2)
+    assert t.max() == pytest.approx(0.85)  # 0.8 + 0.05 from the other one

@@ -365,3 +365,50 @@ def test_new_label_when_resuming_warns_once():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nlp.update(new, sgd=optimizer)  # said once, not every batch
+
+
+def test_grouped_update_equals_one_call(monkeypatch):
+    """Docs of very different lengths are scored in separate head calls during
+    training; the loss and every gradient are those of a single call."""
+    import spacy_globalpointer.pipeline as gp_pipeline
+
+    fix_random_seed(0)
+    long_text = "北京大学在北京" * 30
+    # A 20-token gold span: the learned max_length (40) makes the long doc's
+    # key windows wide, so padding the short docs to them would cost more
+    # than another call.
+    data = NESTED_DATA[:3] + [(long_text, [(0, 20, "ORG"), (200, 202, "LOC")])]
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    examples = make_examples(nlp, data)
+    nlp.initialize(lambda: examples)
+    twin = spacy.blank("zh")
+    twin.add_pipe("globalpointer_ner")
+    twin.initialize(lambda: make_examples(twin, data))
+    twin.from_bytes(nlp.to_bytes())
+
+    calls = []
+    real = gp_pipeline.group_by_geometry
+    monkeypatch.setattr(gp_pipeline, "group_by_geometry", lambda *a, **k: calls.append(real(*a, **k)) or calls[-1])
+    grouped = nlp.update(examples, drop=0.0)
+    assert len(calls[-1]) > 1  # the long doc was scored apart from the short ones
+    monkeypatch.setattr(gp_pipeline, "HEAD_CALL_OVERHEAD", 10**12)
+    single = twin.update(make_examples(twin, data), drop=0.0)
+    assert len(calls[-1]) == 1
+    assert grouped["globalpointer_ner"] == pytest.approx(single["globalpointer_ner"], rel=1e-5)
+    head_a = nlp.get_pipe("globalpointer_ner").model.get_ref("pointer")
+    head_b = twin.get_pipe("globalpointer_ner").model.get_ref("pointer")
+    for name in head_a.param_names:
+        numpy.testing.assert_allclose(head_a.get_grad(name), head_b.get_grad(name), rtol=1e-4, atol=1e-6)
+
+
+def test_boundary_smoothing_trains_and_is_checked():
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config={"boundary_smoothing": 0.1})
+    losses = train(nlp, make_examples(nlp, NESTED_DATA), n_iter=80)
+    assert numpy.isfinite(losses["globalpointer_ner"])
+    assert predicted_spans(nlp, NESTED_DATA) == gold_of(NESTED_DATA)
+    for value in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"GP014.*boundary_smoothing"):
+            spacy.blank("zh").add_pipe("globalpointer_ner", config={"boundary_smoothing": value})

@@ -42,6 +42,12 @@ CMRC_ARTICLES = [
 ]
 
 
+WNUT_SENTENCES = [
+    [("@paulwalk", "O"), ("It", "O"), ("'s", "O"), ("in", "O"), ("New", "B-location"), ("York", "I-location")],
+    [("Obama", "B-person"), ("tweets", "O"), ("about", "O"), ("Star", "B-creative-work"), ("Wars", "I-creative-work")],
+]
+
+
 @pytest.fixture
 def project_copy(tmp_path):
     """The project and the configs it refers to (../configs), copied so the
@@ -71,6 +77,10 @@ def project_copy(tmp_path):
         (data / "cmrc2018" / f"cmrc2018_{name}.json").write_text(
             json.dumps(squad, ensure_ascii=False), encoding="utf8"
         )
+    (data / "wnut17").mkdir()
+    conll = "".join("".join(f"{w}\t{t}\n" for w, t in sent) + "\n" for sent in WNUT_SENTENCES)
+    for name in ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"):
+        (data / "wnut17" / name).write_text(conll * 3, encoding="utf8")
     return root, data
 
 
@@ -102,6 +112,13 @@ def test_project_workflow_all(project_copy):
     _install_and_load(wheels[0], root.parent / "fresh-env", "zh_cluener_globalpointer_tok2vec")
     html = (root / "visualize" / "cluener.html").read_text(encoding="utf8")
     assert "company" in html and "浙" in html  # gold label and text of the first test doc
+    # Batch annotation of the test texts with the trained model: one row each.
+    run(root, data, "annotate")
+    import pyarrow.parquet as pq
+
+    n_test = len(list(spacy.tokens.DocBin().from_disk(root / "corpus" / "cluener" / "test.spacy").get_docs(nlp.vocab)))
+    rows = pq.read_table(root / "annotate" / "cluener_globalpointer_tok2vec").to_pylist()
+    assert [row["id"] for row in rows] == [f"test-{i}" for i in range(n_test)]
 
 
 def test_project_workflow_nested(project_copy):
@@ -124,6 +141,14 @@ def test_project_workflow_cmrc(project_copy):
         path = root / "metrics" / f"cmrc2018_{split}_globalpointer_extractor_tok2vec.json"
         scores = json.loads(path.read_text(encoding="utf8"))
         assert 0.0 <= scores["answer_f1"] <= 1.0 and 0.0 <= scores["answer_em"] <= 1.0
+def test_project_workflow_words(project_copy):
+    root, data = project_copy
+    run(root, data, "words")
+    nlp = spacy.load(root / "training" / "wnut17" / "globalpointer_tok2vec_words" / "model-best")
+    assert nlp.lang == "en" and nlp.pipe_names == ["tok2vec", "globalpointer_ner"]
+    assert [t.text for t in nlp("Obama's tweets")] == ["Obama", "'s", "tweets"]  # spaCy's English tokenizer
+    scores = json.loads((root / "metrics" / "wnut17_globalpointer_tok2vec_words.json").read_text(encoding="utf8"))
+    assert "ents_f" in scores and "spans_sc_f" in scores
 
 
 def _install_and_load(wheel: Path, env: Path, package: str) -> None:

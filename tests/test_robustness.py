@@ -543,12 +543,14 @@ def test_windowed_prediction_equals_whole_doc_scoring(trained, monkeypatch):
     whole = _as_dict(decode(head.ops, head.predict(tokvecs), threshold))
     assert len(whole) > 100
     max_length = pipe.max_length
-    for window, max_tokens in [(1024, 16384), (37, 100), (max_length, 1), (7, 64)]:
-        got = _as_dict(predict_windowed(head, tokvecs, threshold, max_length, window, max_tokens))
+    # (window, max entries per call, call overhead): one group per window,
+    # everything in as few calls as the budget allows, small windows...
+    for window, max_entries, overhead in [(1024, 2**21, 2048), (37, 2000, 0), (max_length, 1, 0), (7, 500, 10**9)]:
+        got = _as_dict(predict_windowed(head, tokvecs, threshold, max_length, window, max_entries, overhead))
         assert_same_predictions(got, whole, threshold=threshold)
-    # Through the pipe, with small windows and batches forced.
+    # Through the pipe, with small windows and calls forced.
     monkeypatch.setattr(gp_pipeline, "PREDICT_WINDOW", 37)
-    monkeypatch.setattr(gp_pipeline, "PREDICT_BATCH_TOKENS", 100)
+    monkeypatch.setattr(gp_pipeline, "PREDICT_BATCH_SCORES", 5000)
     got = _as_dict(pipe.predict(docs))
     at_half = {k: v for k, v in whole.items() if v > 0.5}
     assert_same_predictions(got, at_half)
@@ -557,24 +559,26 @@ def test_windowed_prediction_equals_whole_doc_scoring(trained, monkeypatch):
 def test_prediction_calls_stay_within_the_score_budget(trained, monkeypatch):
     import spacy_globalpointer.decoding as decoding
 
+    from spacy_globalpointer.models.layout import layout_cost
+
     pipe = trained.get_pipe(PIPE)
-    n_tokens = []
+    entries, n_tokens = [], []
     real_decode = decoding.decode
 
     def spy(ops, span_scores, threshold):
+        entries.append(span_scores.scores.size)
         n_tokens.append(span_scores.layout.n_tokens)
         return real_decode(ops, span_scores, threshold)
 
     monkeypatch.setattr(decoding, "decode", spy)
     monkeypatch.setattr(gp_pipeline, "PREDICT_WINDOW", 50)
-    monkeypatch.setattr(gp_pipeline, "PREDICT_BATCH_SCORES", 20000)
-    budget = pipe._predict_batch_tokens()
-    assert budget < gp_pipeline.PREDICT_BATCH_TOKENS
-    window = 50 + pipe.max_length - 1
-    assert budget > window
+    n_labels = len(pipe.labels)
+    one_window = layout_cost([50 + pipe.max_length - 1], pipe.max_length, pipe._head.attrs["block_size"])
+    budget = 3 * one_window * n_labels  # room for a few windows per call, not all
+    monkeypatch.setattr(gp_pipeline, "PREDICT_BATCH_SCORES", budget)
     trained(trained.make_doc(long_text(3000)))
-    assert len(n_tokens) > 1
-    assert max(n_tokens) <= budget
+    assert len(entries) > 1
+    assert max(entries) <= budget
     assert sum(n_tokens) >= 3000
 
 

@@ -1,86 +1,69 @@
-"""Plot dev F vs training time for every benchmarked variant.
+"""Learning curves of the benchmark: the dev score of every evaluation, per
+corpus and component, the mean over seeds with the min-max band.
 
-Reads the per-evaluation training logs written by scripts/bench_logger.py
-(benchmarks/runs/<corpus>/<variant>/train_log.jsonl, one JSON line per
-evaluation with a perf_counter clock), falling back to the "history" kept in
-benchmarks/<corpus>.json. One column per corpus; top row: wall clock of the
-training process (dev evaluations included), bottom row: the same with the
-dev evaluations taken out (time = sum of interval time - dev words / eval speed).
+Reads benchmarks/<corpus>.json (written by `scripts/benchmark.py run`); the
+dev score is each component's main training score (entity F for spaCy ner
+and for globalpointer_ner on flat corpora, span F otherwise).
 
-    python scripts/plot_benchmark.py [--out benchmarks/dev_f_vs_time.png]
+    python scripts/plot_benchmark.py [--out benchmarks/learning_curves.png]
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 PROJECT = Path(__file__).resolve().parent.parent
-STYLE = {"gp": ("tab:red", "-"), "egp": ("tab:orange", "-"), "gp_norope": ("tab:pink", "--"),
-         "ner": ("tab:blue", "-"), "spancat": ("tab:green", "-"), "gp_spacy_attrs": ("tab:brown", ":")}
+STYLE = {"gp": ("tab:red", "-"), "egp": ("tab:orange", "-"), "ner": ("tab:blue", "-"),
+         "spancat": ("tab:green", "-"), "gp_norope": ("tab:pink", "--")}
+ORDER = ("cluener", "wnut17", "cmeee", "danplus")
 
 
-def _curve(recs, dev_words):
-    wall, train, f = [], [], []
-    acc = 0.0
-    prev = None
-    for r in recs:
-        if prev is not None:
-            speed = (r.get("other_scores") or {}).get("speed") or 0
-            ev = dev_words / speed if speed and dev_words else 0.0
-            acc += max(r["t"] - prev["t"] - ev, 0.0)
-        wall.append(r["t"])
-        train.append(acc)
-        f.append(100 * (r.get("score") or 0.0))
-        prev = r
-    return wall, train, f
+def mean_curve(runs):
+    """Steps, and the mean, min and max dev score over the runs at each step
+    that every run evaluated."""
+    per_run = [{r["step"]: r["score"] for r in run["curve"]} for run in runs]
+    steps = sorted(set.intersection(*(set(c) for c in per_run))) if per_run else []
+    values = [[100 * c[s] for c in per_run] for s in steps]
+    return steps, [sum(v) / len(v) for v in values], [min(v) for v in values], [max(v) for v in values]
 
 
 def main(
     bench_dir: Path = typer.Option(PROJECT / "benchmarks", "--bench-dir"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Default: BENCH_DIR/dev_f_vs_time.png"),
+    out: Path = typer.Option(PROJECT / "benchmarks" / "learning_curves.png", "--out"),
 ) -> None:
+    """Write the learning-curve plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     results = []
-    for p in sorted(bench_dir.glob("*.json")):
-        d = json.loads(p.read_text())
-        if "variants" in d:
-            results.append(d)
+    for path in sorted(bench_dir.glob("*.json")):
+        data = json.loads(path.read_text())
+        if data.get("corpus") in ORDER and not data.get("key", "").count("_"):
+            results.append(data)
+    results.sort(key=lambda d: ORDER.index(d["corpus"]))
     if not results:
-        raise SystemExit(f"no benchmark JSON in {bench_dir}")
-    fig, axes = plt.subplots(2, len(results), figsize=(6.5 * len(results), 8), squeeze=False)
-    for col, d in enumerate(results):
-        dev_words = d.get("dev_words", 0)
-        for name, e in d["variants"].items():
-            log = bench_dir / "runs" / d.get("key", d["corpus"]) / name / "train_log.jsonl"
-            if log.exists():
-                recs = [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
-            else:
-                recs = [{"t": h["t"], "score": h["score"], "other_scores": {}} for h in e.get("history", [])]
-            if not recs:
+        raise SystemExit(f"no benchmark results in {bench_dir}")
+    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.8), squeeze=False)
+    for ax, data in zip(axes[0], results):
+        for name, variant in data["variants"].items():
+            runs = [r for r in variant["runs"].values() if r.get("status") == "ok"]
+            if not runs or name not in STYLE:
                 continue
-            wall, train, f = _curve(recs, dev_words)
-            color, ls = STYLE.get(name, (None, "-"))
-            lab = f"{e.get('label', name)} ({e.get('steps')} steps)"
-            axes[0][col].plot(wall, f, ls, color=color, marker=".", label=lab)
-            axes[1][col].plot(train, f, ls, color=color, marker=".", label=lab)
-        axes[0][col].set_title(f"{d.get('key', d['corpus'])}: dev F vs wall clock (dev evals included)")
-        axes[1][col].set_title(f"{d.get('key', d['corpus'])}: dev F vs training time (dev evals excluded)")
-        for row in (0, 1):
-            ax = axes[row][col]
-            ax.set_xlabel("seconds")
-            ax.set_ylabel("dev F (%)")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Same tok2vec, seed, batches; 1 thread; spaCy " + results[0]["versions"].get("spacy", ""))
+            steps, mean, low, high = mean_curve(runs)
+            color, line = STYLE[name]
+            ax.plot(steps, mean, line, color=color, label=f"{variant['label']} ({len(runs)} seeds)")
+            ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
+        ax.set_title(data.get("title", data["corpus"]), fontsize=9)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("dev F (main score)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    out = out or bench_dir / "dev_f_vs_time.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
 

@@ -17,6 +17,7 @@ def build_globalpointer_model(
     use_rope: bool = True,
     max_length: Optional[int] = None,
     nO: Optional[int] = None,
+    dropout: Optional[float] = 0.0,
 ) -> GPModelT:
     """Build a GlobalPointer span scorer: per-type q/k projections with RoPE.
 
@@ -27,10 +28,12 @@ def build_globalpointer_model(
     max_length (Optional[int]): longest span in tokens to score. The pipe's
         own `max_length` setting, when not null, takes precedence.
     nO (Optional[int]): number of entity types; inferred at initialize.
+    dropout (Optional[float]): dropout on the head's q/k projections during
+        training; null follows `[training] dropout`.
     RETURNS (Model[List[Doc], SpanScores]): the model.
     """
     head = GlobalPointerHead(
-        nO=nO, head_size=head_size, use_rope=use_rope, max_length=max_length
+        nO=nO, head_size=head_size, use_rope=use_rope, max_length=max_length, dropout=dropout
     )
     return _with_encoder(tok2vec, head)
 
@@ -42,6 +45,7 @@ def build_efficient_globalpointer_model(
     use_rope: bool = True,
     max_length: Optional[int] = None,
     nO: Optional[int] = None,
+    dropout: Optional[float] = 0.0,
 ) -> GPModelT:
     """Build an Efficient GlobalPointer span scorer: one shared q/k projection
     with RoPE plus a per-type start and end term (4 * head_size parameters per
@@ -52,11 +56,13 @@ def build_efficient_globalpointer_model(
     use_rope (bool): apply rotary position embeddings.
     max_length (Optional[int]): longest span in tokens to score.
     nO (Optional[int]): number of entity types; inferred at initialize.
+    dropout (Optional[float]): dropout on the head's q/k projections during
+        training; null follows `[training] dropout`.
     RETURNS (Model[List[Doc], SpanScores]): the model.
     """
     head = GlobalPointerHead(
         nO=nO, head_size=head_size, use_rope=use_rope, max_length=max_length,
-        efficient=True,
+        efficient=True, dropout=dropout,
     )
     return _with_encoder(tok2vec, head)
 

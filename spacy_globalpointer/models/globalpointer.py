@@ -40,6 +40,7 @@ def GlobalPointerHead(
     max_length: Optional[int] = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     efficient: bool = False,
+    dropout: Optional[float] = 0.0,
 ) -> GPHeadT:
     """Build a GlobalPointer head (per-type projections) or, with
     `efficient=True`, an Efficient GlobalPointer head (shared projection).
@@ -51,6 +52,8 @@ def GlobalPointerHead(
     max_length (Optional[int]): longest span in tokens to score; None = all.
     block_size (int): span starts per block of the layout (memory/speed knob).
     efficient (bool): use the Efficient GlobalPointer parametrisation.
+    dropout (Optional[float]): dropout on the q/k projections in training; null
+        follows `[training] dropout` (as spaCy's own layers do).
     RETURNS (Model[List[Floats2d], SpanScores]): the head.
     """
     if isinstance(head_size, bool) or not isinstance(head_size, int) or head_size <= 0:
@@ -72,6 +75,9 @@ def GlobalPointerHead(
             "max_length": max_length,
             "block_size": block_size,
             "efficient": efficient,
+            "dropout": dropout,
+            # Set by thinc's set_dropout_rate (`spacy train`); used when dropout is null.
+            "dropout_rate": 0.0,
         },
     )
 
@@ -123,119 +129,168 @@ def forward(
 
         return SpanScores(scores, mask, layout), backprop_empty
 
-    X = ops.flatten(Xs)  # (n_tokens, nI)
-    P = ops.gemm(X, W, trans2=True)  # (n_tokens, n_proj)
-    P += b
-    q_index = ops.asarray(layout.query_index())
-    k_index = ops.asarray(layout.key_index())
-    mask = ops.asarray(layout.valid_mask())
     n_heads = 1 if efficient else nO
-    P_pad = _append_zero_row(ops, P)
-    # Query and key vectors per block: (n_blocks, n_heads, C, d) and (n_blocks, n_heads, K, d).
-    Q = _to_heads(P_pad[:, : n_heads * d][q_index], n_heads, d)
-    Kv = _to_heads(P_pad[:, n_heads * d :][k_index], n_heads, d)
-    if model.attrs["use_rope"]:
-        # RoPE only depends on j - i, so positions can count from each block's
-        # start: the tables stay small and exact however long the doc is.
-        cos_q, sin_q = _rope_tables(ops, layout.block_size, d, P.dtype)
-        cos_k, sin_k = _rope_tables(ops, layout.key_width, d, P.dtype)
-        Q = _rotate(xp, Q, cos_q, sin_q)
-        Kv = _rotate(xp, Kv, cos_k, sin_k)
+    hd = n_heads * d  # width of the queries (and of the keys) of all heads
+    use_rope = model.attrs["use_rope"]
+    # With RoPE the projection is computed with its outputs reordered so that
+    # each rotated pair (k, k + d/2) of a head is adjacent: a complex view then
+    # rotates all of them in one in-place pass. Dot products do not depend on
+    # the order of dimensions, so the scores are those of the stored weights.
+    perm = ops.asarray(_pair_order(2 * n_heads, d)) if use_rope else None
+    Wp, bp = (W[perm], b[perm]) if use_rope else (W, b)
+    X = ops.flatten(Xs)  # (n_tokens, nI)
+    P = ops.gemm(X, Wp, trans2=True)  # (n_tokens, 2 * hd): queries, then keys
+    P += bp
+    drop = _dropout_mask(model, P.shape) if is_train else None
+    if drop is not None:
+        P *= drop
+    # The Efficient head's start/end terms read the projection before RoPE.
+    R = P.copy() if efficient else P
     scale = 1.0 / numpy.sqrt(d)
-    S = xp.matmul(Q, Kv.transpose(0, 1, 3, 2)) * scale  # (n_blocks, n_heads, C, K)
+    rope = _token_rope(ops, layout, d, scale) if use_rope else None
+    _position_and_scale(xp, R, hd, d, rope, scale)
+    rows = ops.asarray(layout.token_rows())
+    buf = ops.alloc2f(layout.n_buffer_rows, 2 * hd, dtype=P.dtype)
+    buf[rows] = R
+    Q = _query_view(buf[:, :hd], layout, n_heads, d)  # (n_blocks, n_heads, C, d)
+    Kw = _key_windows(xp, buf[:, hd:], layout, n_heads, d)  # (n_blocks, n_heads, K, d)
+    S = xp.matmul(Q, Kw.transpose(0, 1, 3, 2))  # (n_blocks, n_heads, C, K)
     if efficient:
         W_bias, b_bias = model.get_param("W_bias"), model.get_param("b_bias")
-        bias = ops.gemm(P, W_bias, trans2=True)  # (n_tokens, 2 * nO)
+        W_bias_p = W_bias[:, perm] if use_rope else W_bias
+        bias = ops.gemm(P, W_bias_p, trans2=True)  # (n_tokens, 2 * nO): start, end terms
         bias += b_bias
-        bias_pad = _append_zero_row(ops, bias)
-        start_term = bias_pad[:, :nO][q_index].transpose(0, 2, 1)[:, :, :, None]
-        end_term = bias_pad[:, nO:][k_index].transpose(0, 2, 1)[:, :, None, :]
-        S = S + start_term + end_term
+        bias_buf = ops.alloc2f(layout.n_buffer_rows, 2 * nO, dtype=P.dtype)
+        bias_buf[rows] = bias
+        start_term = _query_view(bias_buf[:, :nO], layout, nO, 1)  # (n_blocks, nO, C, 1)
+        end_term = _key_windows(xp, bias_buf[:, nO:], layout, nO, 1).transpose(0, 1, 3, 2)
+        S = S + start_term + end_term  # (n_blocks, nO, C, K)
     S += model.get_param("b_score")[None, :, None, None]
-    scores = xp.where(mask, S, xp.asarray(MASK_VALUE, dtype=S.dtype))
+    mask = ops.asarray(layout.valid_mask())
+    xp.copyto(S, xp.asarray(MASK_VALUE, dtype=S.dtype), where=~mask)
 
     def backprop(dY: SpanScores) -> List[Floats2d]:
         dS = xp.where(mask, dY.scores, 0).astype(P.dtype, copy=False)
-        dP = ops.alloc2f(P.shape[0], P.shape[1])
         model.inc_grad("b_score", dS.sum(axis=(0, 2, 3)))
+        dP = None
         if efficient:
             # The start term is added along rows, the end term along columns.
-            d_bias = ops.alloc2f(P.shape[0], 2 * nO)
-            d_bias[:, :nO] = _scatter_queries(ops, dS.sum(axis=3).transpose(0, 2, 1), layout, q_index)
-            d_bias[:, nO:] = _scatter_keys(ops, dS.sum(axis=2).transpose(0, 2, 1), layout, q_index)
-            model.inc_grad("W_bias", ops.gemm(d_bias, P, trans1=True))
+            d_bias_buf = ops.alloc2f(layout.n_buffer_rows, 2 * nO, dtype=P.dtype)
+            _add_to_queries(d_bias_buf[:, :nO], dS.sum(axis=3)[..., None], layout)
+            _add_to_key_windows(d_bias_buf[:, nO:], dS.sum(axis=2)[..., None], layout)
+            d_bias = d_bias_buf[rows]
+            model.inc_grad("W_bias", _unpermute(ops, ops.gemm(d_bias, P, trans1=True), perm, axis=1))
             model.inc_grad("b_bias", d_bias.sum(axis=0))
-            dP += ops.gemm(d_bias, W_bias)
+            dP = ops.gemm(d_bias, W_bias_p)
             dS = dS.sum(axis=1, keepdims=True)
-        dQ = xp.matmul(dS, Kv)  # (n_blocks, n_heads, C, d)
-        dQ *= scale
-        dK = xp.matmul(dS.transpose(0, 1, 3, 2), Q)  # (n_blocks, n_heads, K, d)
-        dK *= scale
+        d_buf = ops.alloc2f(layout.n_buffer_rows, 2 * hd, dtype=P.dtype)
+        _add_to_queries(d_buf[:, :hd], xp.matmul(dS, Kw), layout)
+        _add_to_key_windows(d_buf[:, hd:], xp.matmul(dS.transpose(0, 1, 3, 2), Q), layout)
         del dS  # the largest array of the backward pass; free it early
-        if model.attrs["use_rope"]:
-            dQ = _rotate(xp, dQ, cos_q, -sin_q)
-            dK = _rotate(xp, dK, cos_k, -sin_k)
-        dP[:, : n_heads * d] += _scatter_queries(ops, _from_heads(dQ), layout, q_index)
-        dP[:, n_heads * d :] += _scatter_keys(ops, _from_heads(dK), layout, q_index)
-        model.inc_grad("W", ops.gemm(dP, X, trans1=True))
-        model.inc_grad("b", dP.sum(axis=0))
-        dX = ops.gemm(dP, W)
+        dR = d_buf[rows]
+        # The inverse rotation (and the same scale) maps dR back to dP.
+        _position_and_scale(xp, dR, hd, d, None if rope is None else rope.conj(), scale)
+        dP = dR if dP is None else dP + dR
+        if drop is not None:
+            dP *= drop
+        model.inc_grad("W", _unpermute(ops, ops.gemm(dP, X, trans1=True), perm, axis=0))
+        model.inc_grad("b", _unpermute(ops, dP.sum(axis=0), perm, axis=0))
+        dX = ops.gemm(dP, Wp)
         return ops.unflatten(dX, ops.asarray1i(lengths))
 
-    return SpanScores(scores, mask, layout), backprop
+    return SpanScores(S, mask, layout), backprop
 
 
-def _append_zero_row(ops, A: Floats2d) -> Floats2d:
-    """Add a zero row at the end, the target of padding indices."""
-    return ops.xp.concatenate([A, ops.alloc2f(1, A.shape[1], dtype=A.dtype)], axis=0)
+def _dropout_mask(model: Model, shape):
+    """The dropout mask of the projections for one training step, or None.
+    The rate is the architecture's `dropout`, or, when that is null, the
+    rate `spacy train` sets from `[training] dropout`."""
+    rate = model.attrs["dropout"]
+    if rate is None:
+        rate = model.attrs.get("dropout_rate") or 0.0
+    return model.ops.get_dropout_mask(shape, rate) if rate > 0 else None
 
 
-def _to_heads(A, n_heads: int, d: int):
-    """(n_blocks, T, n_heads * d) -> (n_blocks, n_heads, T, d), contiguous."""
-    n_blocks, T, _ = A.shape
-    return A.reshape(n_blocks, T, n_heads, d).transpose(0, 2, 1, 3).copy()
+def _pair_order(n_vectors: int, d: int) -> numpy.ndarray:
+    """Row order of the projection that puts each RoPE pair of a vector,
+    dimensions (k, k + d/2), side by side: new row v*d + 2k + r is old row
+    v*d + r*d/2 + k."""
+    v, k, r = numpy.meshgrid(numpy.arange(n_vectors), numpy.arange(d // 2), numpy.arange(2), indexing="ij")
+    return (v * d + r * (d // 2) + k).reshape(-1)
 
 
-def _from_heads(A):
-    """(n_blocks, n_heads, T, d) -> (n_blocks, T, n_heads * d)."""
-    n_blocks, n_heads, T, d = A.shape
-    return A.transpose(0, 2, 1, 3).reshape(n_blocks, T, n_heads * d)
+def _unpermute(ops, grad, perm, axis: int):
+    """The gradient of weights used as `W[perm]` (axis 0) or `W[:, perm]`."""
+    if perm is None:
+        return grad
+    out = ops.xp.empty_like(grad)
+    if axis == 0:
+        out[perm] = grad
+    else:
+        out[:, perm] = grad
+    return out
 
 
-def _rope_tables(ops, n_positions: int, d: int, dtype) -> Tuple[Floats2d, Floats2d]:
-    """cos and sin of position * frequency, (n_positions, d // 2)."""
+def _token_rope(ops, layout: BlockLayout, d: int, scale: float):
+    """exp(i * position * frequency) per token and frequency, as complex
+    numbers (n_tokens, 2, 1, d // 2): the keys' rotation, and the queries'
+    rotation times `scale`. Positions count from each doc's first token
+    (RoPE scores only depend on j - i)."""
+    longest = max(int(layout.lengths.max()) if layout.lengths.size else 0, 1)
     half = d // 2
     inv_freq = ROPE_BASE ** (-numpy.arange(half, dtype="float64") / half)
-    angles = numpy.arange(n_positions, dtype="float64")[:, None] * inv_freq[None, :]
-    return (
-        ops.asarray(numpy.cos(angles).astype(dtype)),
-        ops.asarray(numpy.sin(angles).astype(dtype)),
+    angles = numpy.arange(longest, dtype="float64")[:, None] * inv_freq[None, :]
+    table = numpy.exp(1j * angles)[layout.token_positions()]  # (n_tokens, d/2)
+    both = numpy.stack([table * scale, table], axis=1)[:, :, None, :]
+    return ops.asarray(both.astype("complex64"))
+
+
+def _position_and_scale(xp, A, hd: int, d: int, rope, scale: float) -> None:
+    """In place on A (n_tokens, 2 * hd), queries then keys, with each head's
+    RoPE pairs side by side (see `_pair_order`): rotate every head's q and k
+    by their token's angles and scale the queries by `scale`, so that the span
+    scores need no extra pass; without `rope`, only scale the queries."""
+    n, n_heads = A.shape[0], hd // d
+    if rope is None:
+        A[:, :hd] *= scale
+        return
+    # A is contiguous: pairs of floats are complex numbers, queries' and keys'
+    # heads are (n, 2, n_heads, d/2) complex views, rotated in one pass.
+    pairs = A.view("complex64" if A.dtype == numpy.float32 else "complex128")
+    pairs.reshape(n, 2, n_heads, d // 2)[...] *= rope
+
+
+def _query_view(buf, layout: BlockLayout, n_heads: int, d: int):
+    """(n_blocks, n_heads, C, d) view of the queries of every block."""
+    n_blocks, C = layout.n_blocks, layout.block_size
+    return buf[: n_blocks * C].reshape(n_blocks, C, n_heads, d).transpose(0, 2, 1, 3)
+
+
+def _key_windows(xp, buf, layout: BlockLayout, n_heads: int, d: int):
+    """(n_blocks, n_heads, K, d) view of the keys each block is scored
+    against: rows b*C .. b*C + K - 1 of the buffer. The windows of
+    neighbouring blocks overlap; no data is copied."""
+    n_blocks, C, K = layout.n_blocks, layout.block_size, layout.key_width
+    row_stride, item = buf.strides[0], buf.strides[1]
+    return xp.lib.stride_tricks.as_strided(
+        buf, shape=(n_blocks, n_heads, K, d), strides=(C * row_stride, d * item, row_stride, item)
     )
 
 
-def _rotate(xp, A, cos, sin):
-    """Rotate the pairs (A[..., k], A[..., k + d/2]) by the given angles.
-    With -sin this is the inverse (transposed) rotation, used in backprop."""
-    half = A.shape[-1] // 2
-    a1, a2 = A[..., :half], A[..., half:]
-    return xp.concatenate([a1 * cos - a2 * sin, a1 * sin + a2 * cos], axis=-1)
+def _add_to_queries(buf, dQ, layout: BlockLayout) -> None:
+    """Add the gradient of the query view, (n_blocks, heads, C, d), into buf."""
+    n_blocks, C = layout.n_blocks, layout.block_size
+    n_heads, d = dQ.shape[1], dQ.shape[3]
+    buf[: n_blocks * C] += dQ.transpose(0, 2, 1, 3).reshape(n_blocks * C, n_heads * d)
 
 
-def _scatter_queries(ops, dA, layout: BlockLayout, q_index) -> Floats2d:
-    """Gradient of `A_pad[q_index]` w.r.t. A: each token is the query of
-    exactly one block row, so a plain assignment suffices."""
-    out = ops.alloc2f(layout.n_tokens + 1, dA.shape[-1], dtype=dA.dtype)
-    out[q_index.reshape(-1)] = dA.reshape(-1, dA.shape[-1])
-    return out[:-1]
-
-
-def _scatter_keys(ops, dA, layout: BlockLayout, q_index) -> Floats2d:
-    """Gradient of `A_pad[k_index]` w.r.t. A. Key slot o*C + c of block b is
-    token c of block b + o, so sum the slots block-wise, then place the sums
-    like queries. Slots past a doc's end carry zero gradient (masked)."""
-    C, n_blocks = layout.block_size, layout.n_blocks
-    width = dA.shape[-1]
-    acc = ops.alloc3f(n_blocks + layout.n_key_blocks - 1, C, width, dtype=dA.dtype)
+def _add_to_key_windows(buf, dK, layout: BlockLayout) -> None:
+    """Add the gradient of the overlapping key windows, (n_blocks, heads, K, d),
+    into buf: window b's slice o (keys o*C .. o*C + C - 1) lies on the rows of
+    block b + o, so each slice is added to the buffer shifted by o blocks."""
+    n_blocks, C = layout.n_blocks, layout.block_size
+    n_heads, d = dK.shape[1], dK.shape[3]
+    rows = dK.transpose(0, 2, 1, 3).reshape(n_blocks, layout.key_width, n_heads * d)
     for o in range(layout.n_key_blocks):
-        acc[o : o + n_blocks] += dA[:, o * C : (o + 1) * C]
-    return _scatter_queries(ops, acc[:n_blocks], layout, q_index)
+        part = rows[:, o * C : (o + 1) * C].reshape(n_blocks * C, n_heads * d)
+        buf[o * C : o * C + n_blocks * C] += part

@@ -10,11 +10,20 @@ with the total number of tokens times the longest span, never with n squared,
 and a short doc in a batch with a long one is padded to one block, not to the
 long doc's length.
 
+The head writes each doc's token vectors into a buffer in which every doc
+starts at a block boundary (`token_rows`), so that a block's queries and its
+window of keys are plain (strided) views of the buffer, not copies.
+
+The geometry follows the longest doc of a call, so docs of very different
+lengths are best scored in separate calls: `group_by_geometry` splits a batch
+into groups of similar docs where that saves more score entries than the
+overhead of another call.
+
 All index arrays here are numpy (CPU) metadata; the model moves what it needs
 to the device.
 """
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -58,6 +67,21 @@ class BlockLayout:
     @property
     def key_width(self) -> int:
         return self.block_size * self.n_key_blocks
+
+    @property
+    def n_buffer_rows(self) -> int:
+        """Rows of the block-aligned token buffer: every block's C rows, plus
+        enough zero rows after the last block for its window of keys."""
+        return self.n_blocks * self.block_size + self.key_width - self.block_size
+
+    def token_rows(self) -> numpy.ndarray:
+        """(n_tokens,) the buffer row of each token of the concatenated docs:
+        each doc starts at the first row of its first block."""
+        return self.doc_first_block.repeat(self.lengths) * self.block_size + self.token_positions()
+
+    def token_positions(self) -> numpy.ndarray:
+        """(n_tokens,) the position of each token in its doc."""
+        return numpy.arange(self.n_tokens) - self.row_offsets.repeat(self.lengths)
 
     def query_index(self) -> numpy.ndarray:
         """(n_blocks, block_size) row of each span start in the concatenated
@@ -123,6 +147,75 @@ def block_geometry(span_cap: int, block_size: int) -> Tuple[int, int]:
     return C, 1 + -(-(span_cap - 1) // C)
 
 
+def _geometry(
+    lens: numpy.ndarray, max_length: Optional[int], block_size: int
+) -> Tuple[int, int, int, numpy.ndarray]:
+    """(span_cap, C, n_key_blocks, blocks_per_doc) of the layout for docs of
+    lengths `lens`: the shared part of `make_layout` and `layout_cost`."""
+    longest_doc = int(lens.max()) if lens.size else 0
+    span_cap = longest_doc if max_length is None else min(max_length, longest_doc)
+    span_cap = max(span_cap, 1)
+    C, n_key_blocks = block_geometry(span_cap, block_size)
+    blocks_per_doc = -(-lens // C)  # ceil division; 0 for empty docs
+    most_blocks = int(blocks_per_doc.max()) if lens.size else 0
+    # Blocks of keys needed after the query block to reach span_cap tokens,
+    # but never more than the longest doc has.
+    extra = min(n_key_blocks - 1, max(most_blocks - 1, 0))
+    return span_cap, C, 1 + extra, blocks_per_doc
+
+
+def layout_cost(lengths: Sequence[int], max_length: Optional[int], block_size: int = DEFAULT_BLOCK_SIZE) -> int:
+    """The number of (start, end) entries per type that the layout of these
+    docs scores, padding included."""
+    lens = numpy.asarray(lengths, dtype="int64").reshape(-1)
+    _, C, n_key_blocks, blocks_per_doc = _geometry(lens, max_length, block_size)
+    return int(blocks_per_doc.sum()) * C * C * n_key_blocks
+
+
+def group_by_geometry(
+    lengths: Sequence[int],
+    max_length: Optional[int],
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    *,
+    overhead: int,
+    max_entries: Optional[int] = None,
+) -> List[numpy.ndarray]:
+    """Split docs into groups to score in separate calls, shortest first.
+
+    Docs are taken in order of length; a doc joins the current group unless
+    that costs more score entries (its own plus the padding it adds to the
+    group's other docs) than a new group would cost, `overhead` included, or
+    the group would exceed `max_entries`.
+
+    lengths (Sequence[int]): tokens per doc.
+    max_length (Optional[int]): the span-length cap.
+    block_size (int): the largest block.
+    overhead (int): the cost of one more call, in score entries per type.
+    max_entries (Optional[int]): the most entries per type of one group.
+    RETURNS (List[numpy.ndarray]): the doc indices of each group.
+    """
+    lens = numpy.asarray(lengths, dtype="int64").reshape(-1)
+    order = numpy.argsort(lens, kind="stable")
+    groups: List[List[int]] = []
+    current: List[int] = []
+    current_cost = 0
+    for i in order.tolist():
+        if current:
+            joined = layout_cost(lens[current + [i]], max_length, block_size)
+            alone = layout_cost(lens[[i]], max_length, block_size)
+            fits = max_entries is None or joined <= max_entries
+            if fits and joined - current_cost <= alone + overhead:
+                current.append(i)
+                current_cost = joined
+                continue
+            groups.append(current)
+        current = [i]
+        current_cost = layout_cost(lens[[i]], max_length, block_size)
+    if current:
+        groups.append(current)
+    return [numpy.asarray(g, dtype="int64") for g in groups]
+
+
 def make_layout(
     lengths: Sequence[int],
     max_length: Optional[int],
@@ -136,15 +229,7 @@ def make_layout(
     RETURNS (BlockLayout): the plan.
     """
     lens = numpy.asarray(lengths, dtype="int64").reshape(-1)
-    longest_doc = int(lens.max()) if lens.size else 0
-    span_cap = longest_doc if max_length is None else min(max_length, longest_doc)
-    span_cap = max(span_cap, 1)
-    C, n_key_blocks = block_geometry(span_cap, block_size)
-    blocks_per_doc = -(-lens // C)  # ceil division; 0 for empty docs
-    most_blocks = int(blocks_per_doc.max()) if lens.size else 0
-    # Blocks of keys needed after the query block to reach span_cap tokens,
-    # but never more than the longest doc has.
-    extra = min(n_key_blocks - 1, max(most_blocks - 1, 0))
+    span_cap, C, n_key_blocks, blocks_per_doc = _geometry(lens, max_length, block_size)
     n_blocks = int(blocks_per_doc.sum())
     block_doc = numpy.repeat(numpy.arange(lens.size), blocks_per_doc)
     doc_first_block = numpy.cumsum(blocks_per_doc) - blocks_per_doc
@@ -152,7 +237,7 @@ def make_layout(
     return BlockLayout(
         lengths=lens,
         block_size=C,
-        n_key_blocks=1 + extra,
+        n_key_blocks=n_key_blocks,
         max_length=span_cap,
         block_doc=block_doc,
         block_start=block_in_doc * C,

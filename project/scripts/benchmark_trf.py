@@ -1,0 +1,221 @@
+"""Speed next to a transformer: globalpointer_ner (both heads), spaCy ner and
+spancat on one BERT-base encoder, CPU, one thread.
+
+    python scripts/benchmark_trf.py CORPUS_DIR [--docs 120] [--batches 8] [--rounds 3]
+
+No weights can be downloaded here, and speed does not need them: the encoder
+is a randomly initialised BERT with bert-base-chinese's configuration (12
+layers, hidden 768, 12 heads, intermediate 3072, vocabulary 21,128), saved
+locally with a character vocabulary made from the corpus. Every pipeline is
+`configs/globalpointer_trf.cfg` with its `globalpointer_ner` component swapped
+for the one measured (ner and spancat get the same TransformerListener with
+mean pooling; spancat's suggester is n-grams 1-12, as in the CPU benchmark).
+
+- Training words/s: `nlp.update` on the same batches (about 500 words each,
+  from CORPUS_DIR/train.spacy) with the config's Adam optimizer, the
+  pipelines taking turns batch by batch (interleaved), after one warm-up
+  batch each; the median of the per-batch rates. Dev evaluation is not
+  included.
+- Inference words/s: `nlp.pipe` over the first `--docs` docs of
+  CORPUS_DIR/dev.spacy (pre-tokenised, batch size 64), and the same with the
+  measured component disabled (the transformer alone); all pipelines
+  interleaved for `--rounds` rounds after a warm-up, medians. The head's
+  share is 1 - (transformer alone) / (whole pipeline) in time.
+
+Writes benchmarks/TRANSFORMER.md and benchmarks/transformer.json.
+"""
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Dict, List  # noqa: E402
+
+import typer  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_utils import interleaved, one_thread, timed_pipe  # noqa: E402
+
+PROJECT = HERE.parent
+ROOT = PROJECT.parent
+BERT_BASE_CHINESE = dict(
+    vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+    intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=2,
+    initializer_range=0.02, layer_norm_eps=1e-12, pooler_fc_size=768, pooler_num_attention_heads=12,
+    pooler_num_fc_layers=3, pooler_size_per_head=128, pooler_type="first_token_transform",
+    directionality="bidi",
+)
+LISTENER = {
+    "@architectures": "spacy-transformers.TransformerListener.v1",
+    "grad_factor": 1.0,
+    "upstream": "*",
+    "pooling": {"@layers": "reduce_mean.v1"},
+}
+VARIANTS = ("GlobalPointer", "Efficient GlobalPointer", "spaCy ner", "spaCy spancat 1-12")
+
+
+def make_bert(path: Path, texts: List[str]) -> Path:
+    """A randomly initialised BERT with bert-base-chinese's configuration and a
+    vocabulary of the corpus' characters (padded to 21,128 entries)."""
+    import transformers
+
+    if (path / "config.json").exists():
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = sorted({c for text in texts for c in text if not c.isspace()})
+    vocab = special + chars
+    vocab += [f"[unused{i}]" for i in range(BERT_BASE_CHINESE["vocab_size"] - len(vocab))]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    config = transformers.BertConfig(**BERT_BASE_CHINESE)
+    transformers.BertModel(config).save_pretrained(path)
+    transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
+    return path
+
+
+def component_config(variant: str, labels_ents: bool) -> Dict:
+    """The component block that replaces `globalpointer_ner` for a variant."""
+    if variant in ("GlobalPointer", "Efficient GlobalPointer"):
+        arch = "GlobalPointer" if variant == "GlobalPointer" else "EfficientGlobalPointer"
+        return {
+            "factory": "globalpointer_ner", "annotate_ents": labels_ents,
+            "model": {"@architectures": f"spacy-globalpointer.{arch}.v1", "head_size": 64,
+                      "use_rope": True, "tok2vec": LISTENER},
+        }
+    if variant == "spaCy ner":
+        return {
+            "factory": "ner",
+            "model": {"@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+                      "extra_state_tokens": False, "hidden_width": 64, "maxout_pieces": 2,
+                      "use_upper": False, "nO": None, "tok2vec": LISTENER},
+        }
+    return {
+        "factory": "spancat", "spans_key": "sc", "threshold": 0.5, "max_positive": None,
+        "suggester": {"@misc": "spacy.ngram_range_suggester.v1", "min_size": 1, "max_size": 12},
+        "model": {"@architectures": "spacy.SpanCategorizer.v1",
+                  "reducer": {"@layers": "spacy.mean_max_reducer.v1", "hidden_size": 128},
+                  "scorer": {"@layers": "spacy.LinearLogistic.v1", "nO": None, "nI": None},
+                  "tok2vec": LISTENER},
+    }
+
+
+def build_pipeline(variant: str, bert: Path, train_examples):
+    """The shipped transformer config with the variant's component, initialised
+    on the training examples."""
+    import spacy
+    from spacy.util import load_config
+
+    config = load_config(ROOT / "configs" / "globalpointer_trf.cfg")
+    name = {"spaCy ner": "ner", "spaCy spancat 1-12": "spancat"}.get(variant, "globalpointer_ner")
+    del config["components"]["globalpointer_ner"]
+    config["components"][name] = component_config(variant, labels_ents=True)
+    config["nlp"]["pipeline"] = ["transformer", name]
+    config["components"]["transformer"]["model"]["name"] = str(bert)
+    config["system"]["gpu_allocator"] = None
+    config["training"]["gpu_allocator"] = None
+    config["training"]["score_weights"] = {}
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    optimizer = nlp.initialize(lambda: train_examples)
+    return nlp, name, optimizer
+
+
+def main(
+    corpus_dir: Path = typer.Argument(..., help="Folder with train.spacy and dev.spacy (e.g. CLUENER converted)"),
+    docs: int = typer.Option(120, "--docs", help="Dev docs per inference pass"),
+    batches: int = typer.Option(8, "--batches", help="Timed training batches per variant"),
+    batch_words: int = typer.Option(500, "--batch-words"),
+    rounds: int = typer.Option(3, "--rounds", help="Interleaved inference rounds"),
+    bert_dir: Path = typer.Option(Path("/tmp/bert-base-chinese-random"), "--bert-dir"),
+    out_dir: Path = typer.Option(PROJECT / "benchmarks", "--out-dir"),
+) -> None:
+    """Train and inference speed of the four components on a BERT-base encoder."""
+    import spacy
+    from spacy.tokens import DocBin
+    from spacy.training import Corpus
+    from spacy.training.batchers import minibatch_by_words
+    from thinc.api import fix_random_seed
+
+    one_thread()
+    fix_random_seed(0)
+    blank = spacy.blank("zh")
+    train_examples = list(Corpus(corpus_dir / "train.spacy")(blank))
+    dev_docs = list(DocBin().from_disk(corpus_dir / "dev.spacy").get_docs(blank.vocab))[:docs]
+    bert = make_bert(bert_dir, [eg.reference.text for eg in train_examples] + [d.text for d in dev_docs])
+    pipelines = {}
+    for variant in VARIANTS:
+        nlp, name, optimizer = build_pipeline(variant, bert, train_examples[:500])
+        examples = list(Corpus(corpus_dir / "train.spacy")(nlp))[: batches * 40]
+        chosen = list(minibatch_by_words(examples, size=batch_words))[: batches + 1]
+        pipelines[variant] = (nlp, name, optimizer, chosen)
+        print(f"{variant}: built and initialised", flush=True)
+    train_rates: Dict[str, List[float]] = {variant: [] for variant in VARIANTS}
+    for i in range(batches + 1):
+        for variant, (nlp, name, optimizer, chosen) in pipelines.items():
+            batch = chosen[i]
+            start = time.perf_counter()
+            nlp.update(batch, sgd=optimizer, drop=0.1)
+            if i:  # the first batch is the warm-up
+                train_rates[variant].append(sum(len(eg.predicted) for eg in batch) / (time.perf_counter() - start))
+        print(f"training batch {i + 1}/{batches + 1} done", flush=True)
+    pipelines = {variant: (nlp, name) for variant, (nlp, name, _, _) in pipelines.items()}
+    n_words = sum(len(d) for d in dev_docs)
+    measures = {}
+    for variant, (nlp, name) in pipelines.items():
+        measures[(variant, "whole")] = lambda nlp=nlp: timed_pipe(nlp, dev_docs, 64)
+        measures[(variant, "encoder")] = lambda nlp=nlp, name=name: timed_pipe(nlp, dev_docs, 64, [name])
+    times = interleaved(measures, rounds)
+    results = {}
+    for variant in VARIANTS:
+        whole, encoder = times[(variant, "whole")], times[(variant, "encoder")]
+        results[variant] = {
+            "train_wps": statistics.median(train_rates[variant]), "train_wps_batches": train_rates[variant],
+            "infer_wps": n_words / whole, "encoder_only_wps": n_words / encoder,
+            "head_share": max(0.0, 1 - encoder / whole),
+        }
+    write_report(results, out_dir, n_words, len(dev_docs), batches, batch_words, rounds, corpus_dir)
+
+
+def write_report(results, out_dir: Path, n_words, n_docs, batches, batch_words, rounds, corpus_dir) -> None:
+    """benchmarks/transformer.json and TRANSFORMER.md."""
+    import platform
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"corpus_dir": str(corpus_dir), "dev_docs": n_docs, "dev_words": n_words, "batches": batches,
+            "batch_words": batch_words, "rounds": rounds, "threads": 1, "python": platform.python_version(),
+            "load_average": os.getloadavg()}
+    (out_dir / "transformer.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    gp, sc = results["GlobalPointer"], results["spaCy spancat 1-12"]
+    lines = [
+        "# Speed next to a transformer (BERT-base, CPU, 1 thread)", "",
+        "Generated by `python scripts/benchmark_trf.py` (see its docstring for the method). Encoder: a "
+        "randomly initialised BERT with bert-base-chinese's configuration (weights cannot be downloaded "
+        "here; the cost is the same). Same docs and batches for every component.", "",
+        f"Training: {batches} batches of ~{batch_words} words (median of per-batch rates); inference: "
+        f"{n_docs} dev docs ({n_words:,} words), {rounds} interleaved rounds, medians. Load average at the "
+        f"end: {', '.join(f'{x:.1f}' for x in meta['load_average'])}.", "",
+        "| component | train words/s | infer words/s | transformer alone words/s | head share of inference time |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for variant, r in results.items():
+        lines.append(f"| {variant} | {r['train_wps']:,.0f} | {r['infer_wps']:,.0f} | {r['encoder_only_wps']:,.0f} "
+                     f"| {100 * r['head_share']:.1f}% |")
+    lines += ["", "Targets:", "",
+              f"- GlobalPointer head <= 5% of the pipeline's inference time: {100 * gp['head_share']:.1f}% "
+              f"({'HIT' if gp['head_share'] <= 0.05 else 'MISSED'})",
+              f"- Training >= 1.2x spancat: {gp['train_wps'] / sc['train_wps']:.2f}x "
+              f"({'HIT' if gp['train_wps'] >= 1.2 * sc['train_wps'] else 'MISSED'})", ""]
+    (out_dir / "TRANSFORMER.md").write_text("\n".join(lines), encoding="utf8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    typer.run(main)
