@@ -387,6 +387,8 @@ def speed(
         measures[(n, "whole")] = lambda nlp=nlp: timed_pipe(nlp, test, nlp.batch_size)
         measures[(n, "tok2vec")] = lambda nlp=nlp, c=component: timed_pipe(nlp, test, nlp.batch_size, [c])
     times = interleaved(measures, rounds)
+    # Re-read: a `run` of this corpus may have saved runs while we measured.
+    result = json.loads(path.read_text())
     result["speed"] = {"rounds": rounds, "seed": seed, "test_words": n_words,
                        "cmd": f"python scripts/benchmark.py speed {corpus} --rounds {rounds}" + (f" --tag {tag}" if tag else ""),
                        "variants": {}}
