@@ -55,7 +55,7 @@ def main(
                 continue
             steps, mean, low, high = mean_curve(runs)
             color, line = STYLE[name]
-            ax.plot(steps, mean, line, color=color, label=f"{variant['label']} ({len(runs)} seeds)")
+            ax.plot(steps, mean, line, color=color, label=f"{variant['label']} ({len(runs)} seed{'s' if len(runs) != 1 else ''})")
             ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
         ax.set_title(data.get("title", data["corpus"]), fontsize=9)
         ax.set_xlabel("training step")
