@@ -16,8 +16,7 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from .answer_losses import segment_softmax, span_positions
-from .decoding import Candidates, iter_windows
-from .models.layout import group_by_geometry
+from .decoding import Candidates, window_groups
 from .models.types import SpanScores
 
 
@@ -83,7 +82,7 @@ def predict_answers(
 ) -> Candidates:
     """The best allowed span per (doc, type) and its probability, scoring the
     token vectors window by window, windows of similar length together (see
-    `decoding.predict_windowed`; the result does not depend on the grouping).
+    `decoding.window_groups`; the result does not depend on the grouping).
 
     head (Model): the GlobalPointer head.
     tokvecs (Sequence[Floats2d]): the token vectors of each doc.
@@ -103,21 +102,15 @@ def predict_answers(
     start = numpy.zeros((n_docs, n_labels), dtype="int64")
     end = numpy.zeros((n_docs, n_labels), dtype="int64")
     contexts = numpy.asarray(contexts, dtype="int64").reshape(-1, 2)
-    windows = list(iter_windows(tokvecs, max_length, window))
-    groups = group_by_geometry(
-        [w.vectors.shape[0] for w in windows], max_length, head.attrs["block_size"],
-        overhead=call_overhead, max_entries=max_entries,
-    )
-    for group in groups:
-        batch = [windows[i] for i in group]
-        docs = numpy.asarray([w.doc for w in batch], dtype="int64")
-        offsets = numpy.asarray([w.offset for w in batch], dtype="int64")
-        keep = numpy.asarray([w.keep_starts for w in batch], dtype="int64")
+    for group in window_groups(head, tokvecs, max_length, window, max_entries, call_overhead):
+        docs, offsets = group.docs, group.offsets
         local = contexts[docs] - offsets[:, None]
         # Starts in the context and among the window's own starts (the rest
         # belong to the next window); ends in the context.
-        bounds = numpy.stack([local[:, 0], numpy.minimum(local[:, 1], keep), local[:, 1]], axis=1)
-        span_scores = head.predict([w.vectors for w in batch])
+        bounds = numpy.stack(
+            [local[:, 0], numpy.minimum(local[:, 1], group.keep_starts), local[:, 1]], axis=1
+        )
+        span_scores = head.predict(group.vectors)
         w_best, w_log_z, w_start, w_end = best_spans(head.ops, span_scores, bounds)
         for k, d in enumerate(docs):
             better = w_best[k] > best[d]

@@ -76,6 +76,14 @@ class AnswerTargets:
         """(n_docs, n_labels) bool: the gold answer is an allowed span."""
         return self.gold_position != NO_GOLD
 
+    def gold_index(self, xp, n_spans: int) -> Tuple[numpy.ndarray, numpy.ndarray, tuple]:
+        """The (doc, type) pairs with a reachable gold answer, and the index of
+        each answer in a (n_blocks, n_labels, n_spans) view of the scores (a
+        tuple of device arrays: block, type, position)."""
+        doc, label = numpy.nonzero(self.reachable)
+        block, pos = numpy.divmod(self.gold_position[doc, label], n_spans)
+        return doc, label, tuple(xp.asarray(a) for a in (block, label, pos))
+
 
 AnswerLossT = Callable[[object, SpanScores, AnswerTargets], Tuple[Floats2d, Floats4d]]
 
@@ -212,11 +220,9 @@ def span_softmax_crossentropy(
     s, allowed, shape = _flat_scores(span_scores, targets)
     log_z, grad = segment_softmax(ops, s, allowed, targets.blocks_per_doc)
     n_labels = s.shape[1]
-    doc, label = numpy.nonzero(targets.reachable)
+    doc, label, index = targets.gold_index(xp, s.shape[2])
     loss = xp.zeros(log_z.shape, dtype=s.dtype)
     if doc.size:
-        block, pos = numpy.divmod(targets.gold_position[doc, label], s.shape[2])
-        index = tuple(xp.asarray(a) for a in (block, label, pos))
         loss[xp.asarray(doc), xp.asarray(label)] = (
             log_z[xp.asarray(doc), xp.asarray(label)] - s[index]
         )
@@ -301,10 +307,9 @@ def multilabel_answer_loss(
     scores = span_scores.scores
     n_blocks, n_labels, C, K = scores.shape
     positive = xp.zeros((n_blocks, n_labels, C * K), dtype="bool")
-    doc, label = numpy.nonzero(targets.reachable)
+    doc, _, index = targets.gold_index(xp, C * K)
     if doc.size:
-        block, pos = numpy.divmod(targets.gold_position[doc, label], C * K)
-        positive[tuple(xp.asarray(a) for a in (block, label, pos))] = True
+        positive[index] = True
     loss, grad = multilabel_categorical_crossentropy(
         scores.reshape(n_blocks, n_labels, C * K),
         positive,

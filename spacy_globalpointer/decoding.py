@@ -99,6 +99,49 @@ def iter_windows(
             yield Window(i, offset, window, vecs[offset:stop])
 
 
+@dataclass
+class WindowGroup:
+    """Windows scored together in one call of the head."""
+
+    vectors: List[Floats2d]
+    docs: numpy.ndarray  # the doc of each window
+    offsets: numpy.ndarray  # the window's first token in its doc
+    keep_starts: numpy.ndarray  # local span starts below this are the window's own
+
+
+def window_groups(
+    head: Model,
+    tokvecs: Sequence[Floats2d],
+    max_length: int,
+    window: int,
+    max_entries: int,
+    call_overhead: int,
+) -> Iterator[WindowGroup]:
+    """Cut the docs into windows (`iter_windows`) and group windows of similar
+    length (`group_by_geometry`), so short docs are not padded to the geometry
+    of long ones, and a group holds at most `max_entries` scores per label (a
+    single longer window is scored alone): the memory of a call is bounded
+    whatever the doc lengths.
+
+    max_entries (int): the most score entries per label of one head call.
+    call_overhead (int): what one more head call costs, in score entries per
+        label (see `group_by_geometry`).
+    """
+    windows = list(iter_windows(tokvecs, max_length, window))
+    groups = group_by_geometry(
+        [w.vectors.shape[0] for w in windows], max_length, head.attrs["block_size"],
+        overhead=call_overhead, max_entries=max_entries,
+    )
+    for group in groups:
+        batch = [windows[i] for i in group]
+        yield WindowGroup(
+            [w.vectors for w in batch],
+            numpy.asarray([w.doc for w in batch], dtype="int64"),
+            numpy.asarray([w.offset for w in batch], dtype="int64"),
+            numpy.asarray([w.keep_starts for w in batch], dtype="int64"),
+        )
+
+
 def predict_windowed(
     head: Model,
     tokvecs: Sequence[Floats2d],
@@ -108,34 +151,15 @@ def predict_windowed(
     max_entries: int,
     call_overhead: int,
 ) -> Candidates:
-    """Score the token vectors of a batch with the head, window by window.
-
-    Windows are scored in groups of similar length (`group_by_geometry`), so
-    short docs are not padded to the geometry of long ones, and a group holds
-    at most `max_entries` scores per label (a single longer window is scored
-    alone), so the memory of a call is bounded whatever the doc lengths.
-
-    max_entries (int): the most score entries per label of one head call.
-    call_overhead (int): what one more head call costs, in score entries per
-        label (see `group_by_geometry`).
-    """
-    windows = list(iter_windows(tokvecs, max_length, window))
-    lengths = [w.vectors.shape[0] for w in windows]
-    block_size = head.attrs["block_size"]
-    groups = group_by_geometry(
-        lengths, max_length, block_size, overhead=call_overhead, max_entries=max_entries
-    )
+    """Score the token vectors of a batch with the head, window by window, in
+    groups of similar length (see `window_groups`)."""
     parts = []
-    for group in groups:
-        batch = [windows[i] for i in group]
-        found = decode(head.ops, head.predict([w.vectors for w in batch]), threshold)
-        docs = numpy.asarray([w.doc for w in batch], dtype="int64")
-        offsets = numpy.asarray([w.offset for w in batch], dtype="int64")
-        keep = numpy.asarray([w.keep_starts for w in batch], dtype="int64")
-        found = found.select(found.start < keep[found.doc])
-        shift = offsets[found.doc]
+    for group in window_groups(head, tokvecs, max_length, window, max_entries, call_overhead):
+        found = decode(head.ops, head.predict(group.vectors), threshold)
+        found = found.select(found.start < group.keep_starts[found.doc])
+        shift = group.offsets[found.doc]
         parts.append(
-            Candidates(docs[found.doc], found.start + shift, found.end + shift, found.label, found.score)
+            Candidates(group.docs[found.doc], found.start + shift, found.end + shift, found.label, found.score)
         )
     return Candidates.concat(parts)
 
