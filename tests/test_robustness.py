@@ -455,7 +455,7 @@ def predictions(doc, key="sc"):
     return {(s.start, s.end, s.label_): float(p) for s, p in zip(group, scores)}
 
 
-def assert_same_predictions(a, b, threshold=0.5, atol=1e-5):
+def assert_same_predictions(a, b, threshold, atol=1e-5):
     """Same spans and scores, up to float noise; a span may only be missing
     on one side if its probability sits at the threshold."""
     for key in a.keys() ^ b.keys():
@@ -491,7 +491,7 @@ def test_hostile_text(trained, text):
     for (start, end, label), p in found.items():
         assert 0 <= start < end <= len(doc)
         assert label in trained.get_pipe(PIPE).labels
-        assert 0.5 < p <= 1.0
+        assert trained.get_pipe(PIPE).cfg["threshold"] < p <= 1.0
 
 
 def test_pipe_batch_of_empty_and_long_docs_equals_one_by_one(trained):
@@ -501,7 +501,7 @@ def test_pipe_batch_of_empty_and_long_docs_equals_one_by_one(trained):
         docs = list(trained.pipe(texts, batch_size=batch_size))
         assert [d.text for d in docs] == texts
         for doc, single in zip(docs, singles):
-            assert_same_predictions(predictions(doc), single)
+            assert_same_predictions(predictions(doc), single, trained.get_pipe(PIPE).cfg["threshold"])
     assert len(singles[1]) > 0  # the long doc does get entities
 
 
@@ -552,8 +552,8 @@ def test_windowed_prediction_equals_whole_doc_scoring(trained, monkeypatch):
     monkeypatch.setattr(gp_pipeline, "PREDICT_WINDOW", 37)
     monkeypatch.setattr(gp_pipeline, "PREDICT_BATCH_SCORES", 5000)
     got = _as_dict(pipe.predict(docs))
-    at_half = {k: v for k, v in whole.items() if v > 0.5}
-    assert_same_predictions(got, at_half)
+    at_default = {k: v for k, v in whole.items() if v > pipe.cfg["threshold"]}
+    assert_same_predictions(got, at_default, pipe.cfg["threshold"])
 
 
 def test_prediction_calls_stay_within_the_score_budget(trained, monkeypatch):
@@ -835,7 +835,7 @@ def test_save_load_bytes_and_multiprocessing_give_identical_output(trained, save
     _assert_identical(reference, list(loaded.pipe(EVAL_TEXTS, n_process=2, batch_size=2)))
     # One doc at a time: the same spans, scores equal up to float rounding.
     for doc, text in zip(reference, EVAL_TEXTS):
-        assert_same_predictions(predictions(loaded(text)), predictions(doc))
+        assert_same_predictions(predictions(loaded(text)), predictions(doc), loaded.get_pipe(PIPE).cfg["threshold"])
 
 
 def test_same_seed_gives_the_same_model():
