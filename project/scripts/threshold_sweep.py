@@ -1,0 +1,183 @@
+"""One threshold for all types, swept on dev: what the default should be, and
+what a tuned threshold gives each span component.
+
+    python scripts/threshold_sweep.py cluener wnut17 cmeee danplus [--seeds 0,1,2]
+
+For each corpus, seed and variant (default: GlobalPointer and spaCy's
+spancat, the two components with a threshold), the benchmark's model
+(benchmarks/runs/<corpus>/<variant>_s<seed>/model-best) is run once over the
+dev and the test split with its threshold at the bottom of the grid; then, for
+every grid value, the component's own `set_annotations` writes the output
+with that threshold and it is scored like the benchmark's `evaluate` (exact
+spans in characters; `doc.ents` for GlobalPointer on flat corpora,
+`doc.spans["sc"]` otherwise). Reported:
+
+- mean dev F per grid value and corpus (the table the default threshold of
+  `globalpointer_ner` was chosen from: the value with the best mean over the
+  corpora);
+- test F at the model's own threshold and at the threshold that was best on
+  that model's dev split, for each component, so that a tuned GlobalPointer is
+  compared with a tuned spancat too.
+
+Writes benchmarks/threshold.json and benchmarks/THRESHOLD.md (rows of
+corpora and variants from earlier calls are kept).
+"""
+import json
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List
+
+import typer
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+sys.path.insert(0, str(HERE))
+from bench_utils import fresh_docs, one_thread  # noqa: E402
+from benchmark import CORPORA, SPANS_KEY, VARIANTS  # noqa: E402
+
+GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
+
+
+def _output(doc, ents: bool):
+    return doc.ents if ents else doc.spans.get(SPANS_KEY, [])
+
+
+def sweep_split(nlp, pipe_name: str, gold_docs: List, ents: bool, grid) -> Dict[float, dict]:
+    """P/R/F of the pipe's output on `gold_docs` for every threshold in grid.
+
+    The pipeline runs once up to the pipe; the pipe predicts once with the
+    lowest threshold, then writes its output once per grid value.
+    """
+    pipe = nlp.get_pipe(pipe_name)
+    docs = fresh_docs(nlp.vocab, gold_docs)
+    later = nlp.pipe_names[nlp.pipe_names.index(pipe_name):]
+    with nlp.select_pipes(disable=later):
+        docs = list(nlp.pipe(docs, batch_size=nlp.batch_size))
+    saved = dict(pipe.cfg)
+    want = [{(s.start_char, s.end_char, s.label_) for s in ref.spans.get(SPANS_KEY, [])} for ref in gold_docs]
+    results = {}
+    try:
+        pipe.cfg["threshold"] = min(grid)
+        batches = []
+        for start in range(0, len(docs), nlp.batch_size):
+            batch = docs[start:start + nlp.batch_size]
+            batches.append((batch, pipe.predict(batch)))
+        for t in grid:
+            pipe.cfg["threshold"] = t
+            counts = Counter()
+            for batch, predicted in batches:
+                for doc in batch:
+                    doc.ents = []
+                pipe.set_annotations(batch, predicted)
+            for doc, gold in zip(docs, want):
+                got = {(s.start_char, s.end_char, s.label_) for s in _output(doc, ents)}
+                counts["tp"] += len(got & gold)
+                counts["fp"] += len(got - gold)
+                counts["fn"] += len(gold - got)
+            tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+            p = tp / (tp + fp) if tp + fp else 0.0
+            r = tp / (tp + fn) if tp + fn else 0.0
+            results[t] = {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
+    finally:
+        pipe.cfg.clear()
+        pipe.cfg.update(saved)
+    return results
+
+
+def sweep_model(model: Path, corpus_dir: Path, component: str, flat: bool, grid) -> dict:
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.load(model)
+    name = next(n for n, p in nlp.pipeline if nlp.get_pipe_meta(n).factory == component)
+    own = float(nlp.get_pipe(name).cfg["threshold"])
+    ents = flat and component == "globalpointer_ner"
+    grid = tuple(sorted(set(grid) | {own}))
+    out = {"model": str(model), "own_threshold": own, "scored": "doc.ents" if ents else f"doc.spans['{SPANS_KEY}']"}
+    for split in ("dev", "test"):
+        gold = list(DocBin().from_disk(corpus_dir / f"{split}.spacy").get_docs(nlp.vocab))
+        out[split] = {str(t): v for t, v in sweep_split(nlp, name, gold, ents, grid).items()}
+    best = max(grid, key=lambda t: (out["dev"][str(t)]["f"], -abs(t - own)))
+    out["dev_best_threshold"] = best
+    out["test_at_own"] = out["test"][str(own)]["f"]
+    out["test_at_dev_best"] = out["test"][str(best)]["f"]
+    return out
+
+
+def _mean_sd(xs: List[float]) -> str:
+    if not xs:
+        return "-"
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{100 * statistics.mean(xs):.1f} ± {100 * sd:.1f}" if len(xs) > 1 else f"{100 * xs[0]:.1f}"
+
+
+def write_report(results: dict, md_path: Path) -> None:
+    lines = ["# One threshold for all types, swept on dev", "",
+             "Generated by `python scripts/threshold_sweep.py` from the benchmark's model-best of each seed "
+             "(`benchmarks/threshold.json`). Scored like the benchmark: exact spans in characters, `doc.ents` "
+             "for GlobalPointer on flat corpora, `doc.spans[\"sc\"]` otherwise.", ""]
+    gp_rows = {c: v["gp"] for c, v in results.items() if "gp" in v}
+    if gp_rows:
+        lines += ["## GlobalPointer: mean dev F (3 seeds) per threshold", "",
+                  "| threshold | " + " | ".join(gp_rows) + " | mean over corpora |",
+                  "|---:|" + "---:|" * (len(gp_rows) + 1)]
+        grid = sorted({float(t) for runs in gp_rows.values() for r in runs.values() for t in r["dev"]})
+        for t in grid:
+            means = []
+            for runs in gp_rows.values():
+                fs = [r["dev"][str(t)]["f"] for r in runs.values() if str(t) in r["dev"]]
+                means.append(statistics.mean(fs) if fs else float("nan"))
+            lines.append(f"| {t:g} | " + " | ".join(f"{100 * m:.1f}" for m in means)
+                         + f" | {100 * statistics.mean(means):.2f} |")
+        lines.append("")
+    lines += ["## Test F at the component's own threshold and at its dev-best threshold", "",
+              "Mean ± sd over the seeds; each seed's threshold is the best on its own dev split.", "",
+              "| corpus | component | own threshold | test F at own | dev-best thresholds | test F at dev-best |",
+              "|---|---|---:|---:|---|---:|"]
+    for corpus, variants in results.items():
+        for variant, runs in variants.items():
+            rows = list(runs.values())
+            owns = sorted({r["own_threshold"] for r in rows})
+            lines.append(
+                f"| {corpus} | {VARIANTS[variant]['label']} | {', '.join(format(t, 'g') for t in owns)} | "
+                f"{_mean_sd([r['test_at_own'] for r in rows])} | "
+                f"{', '.join(format(r['dev_best_threshold'], 'g') for r in rows)} | "
+                f"{_mean_sd([r['test_at_dev_best'] for r in rows])} |")
+    md_path.write_text("\n".join(lines) + "\n", encoding="utf8")
+
+
+def main(
+    corpora: List[str] = typer.Argument(..., help="Benchmark corpora"),
+    seeds: str = typer.Option("0,1,2", "--seeds"),
+    variants: str = typer.Option("gp,spancat", "--variants", help="Variants with a `threshold` setting"),
+    runs_dir: Path = typer.Option(PROJECT / "benchmarks/runs", "--runs-dir"),
+    corpus_root: Path = typer.Option(PROJECT / "corpus/bench", "--corpus-root"),
+    output: Path = typer.Option(PROJECT / "benchmarks/threshold.json", "--output"),
+    report: Path = typer.Option(PROJECT / "benchmarks/THRESHOLD.md", "--report"),
+) -> None:
+    one_thread()
+    results = json.loads(output.read_text()) if output.exists() else {}
+    for corpus in corpora:
+        if corpus not in CORPORA:
+            raise SystemExit(f"Unknown corpus {corpus!r}; one of {sorted(CORPORA)}")
+        for variant in variants.split(","):
+            component = VARIANTS[variant]["component"]
+            for seed in seeds.split(","):
+                model = runs_dir / corpus / f"{variant}_s{seed}" / "model-best"
+                if not model.exists():
+                    print(f"[{corpus}/{variant}/seed {seed}] no model at {model}, skipped")
+                    continue
+                print(f"[{corpus}/{variant}/seed {seed}] sweeping", flush=True)
+                row = sweep_model(model, corpus_root / corpus, component, CORPORA[corpus]["flat"], GRID)
+                results.setdefault(corpus, {}).setdefault(variant, {})[seed] = row
+                print(f"  dev-best {row['dev_best_threshold']:g}: test F {100 * row['test_at_own']:.1f} at "
+                      f"{row['own_threshold']:g} -> {100 * row['test_at_dev_best']:.1f}", flush=True)
+                output.write_text(json.dumps(results, indent=1), encoding="utf8")
+    write_report(results, report)
+    print(f"Wrote {output} and {report}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
