@@ -6,6 +6,9 @@ dev score is each component's main training score (entity F for spaCy ner
 and for globalpointer_ner on flat corpora, span F otherwise).
 
     python scripts/plot_benchmark.py [--out benchmarks/learning_curves.png]
+    python scripts/plot_benchmark.py --tag long --out benchmarks/learning_curves_long.png
+
+`--tag` plots the runs kept apart with `benchmark.py run --tag` instead.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ def mean_curve(runs):
 def main(
     bench_dir: Path = typer.Option(PROJECT / "benchmarks", "--bench-dir"),
     out: Path = typer.Option(PROJECT / "benchmarks" / "learning_curves.png", "--out"),
+    tag: str = typer.Option("", "--tag", help="Plot the runs of `benchmark.py run --tag TAG`"),
 ) -> None:
     """Write the learning-curve plot."""
     import matplotlib
@@ -42,7 +46,8 @@ def main(
     results = []
     for path in sorted(bench_dir.glob("*.json")):
         data = json.loads(path.read_text())
-        if data.get("corpus") in ORDER and not data.get("key", "").count("_"):
+        want = f"{data.get('corpus')}_{tag}" if tag else data.get("corpus")
+        if data.get("corpus") in ORDER and data.get("key") == want:
             results.append(data)
     results.sort(key=lambda d: ORDER.index(d["corpus"]))
     if not results:
