@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts: one thread per process, docs
-re-made from their words (so tokenization is not timed), interleaved timing."""
+re-made from their words (so tokenization is not timed), interleaved timing,
+P/R/F from counts."""
 import os
 import statistics
 import time
@@ -52,3 +53,10 @@ def interleaved(measures: Dict[str, Callable[[], float]], rounds: int, log: bool
         if log:
             print(f"round {r + 1}/{rounds} done", flush=True)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+    """Precision, recall, F and support (gold count) from match counts."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0, "support": tp + fn}

@@ -37,7 +37,7 @@ import typer
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_utils import THREAD_ENV, fresh_docs, interleaved, one_thread, timed_pipe  # noqa: E402
+from bench_utils import THREAD_ENV, fresh_docs, interleaved, one_thread, prf, timed_pipe  # noqa: E402
 
 PROJECT = HERE.parent
 ROOT = PROJECT.parent
@@ -201,11 +201,6 @@ def evaluate(
             fp[x[2]] += 1
         for x in want - got:
             fn[x[2]] += 1
-
-    def prf(t, f_p, f_n):
-        p = t / (t + f_p) if t + f_p else 0.0
-        r = t / (t + f_n) if t + f_n else 0.0
-        return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0, "support": t + f_n}
 
     result = prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
     result["per_type"] = {label: prf(tp[label], fp[label], fn[label]) for label in sorted(set(tp) | set(fp) | set(fn))}

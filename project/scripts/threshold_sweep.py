@@ -34,8 +34,8 @@ import typer
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 sys.path.insert(0, str(HERE))
-from bench_utils import fresh_docs, one_thread  # noqa: E402
-from benchmark import CORPORA, SPANS_KEY, VARIANTS  # noqa: E402
+from bench_utils import fresh_docs, one_thread, prf  # noqa: E402
+from benchmark import CORPORA, SPANS_KEY, VARIANTS, _mean_sd  # noqa: E402
 
 GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
 
@@ -76,10 +76,7 @@ def sweep_split(nlp, pipe_name: str, gold_docs: List, ents: bool, grid) -> Dict[
                 counts["tp"] += len(got & gold)
                 counts["fp"] += len(got - gold)
                 counts["fn"] += len(gold - got)
-            tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-            p = tp / (tp + fp) if tp + fp else 0.0
-            r = tp / (tp + fn) if tp + fn else 0.0
-            results[t] = {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
+            results[t] = prf(counts["tp"], counts["fp"], counts["fn"])
     finally:
         pipe.cfg.clear()
         pipe.cfg.update(saved)
@@ -106,11 +103,11 @@ def sweep_model(model: Path, corpus_dir: Path, component: str, flat: bool, grid)
     return out
 
 
-def _mean_sd(xs: List[float]) -> str:
-    if not xs:
+def _fmt_mean_sd(xs: List[float]) -> str:
+    mean, sd = _mean_sd(xs)
+    if mean is None:
         return "-"
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{100 * statistics.mean(xs):.1f} ± {100 * sd:.1f}" if len(xs) > 1 else f"{100 * xs[0]:.1f}"
+    return f"{100 * mean:.1f} ± {100 * sd:.1f}" if len(xs) > 1 else f"{100 * mean:.1f}"
 
 
 def write_report(results: dict, md_path: Path) -> None:
@@ -142,9 +139,9 @@ def write_report(results: dict, md_path: Path) -> None:
             owns = sorted({r["own_threshold"] for r in rows})
             lines.append(
                 f"| {corpus} | {VARIANTS[variant]['label']} | {', '.join(format(t, 'g') for t in owns)} | "
-                f"{_mean_sd([r['test_at_own'] for r in rows])} | "
+                f"{_fmt_mean_sd([r['test_at_own'] for r in rows])} | "
                 f"{', '.join(format(r['dev_best_threshold'], 'g') for r in rows)} | "
-                f"{_mean_sd([r['test_at_dev_best'] for r in rows])} |")
+                f"{_fmt_mean_sd([r['test_at_dev_best'] for r in rows])} |")
     md_path.write_text("\n".join(lines) + "\n", encoding="utf8")
 
 
