@@ -205,6 +205,7 @@ def resolve_ents(
     found: Candidates,
     length: int,
     overwrite: bool,
+    blocked: Optional[numpy.ndarray] = None,
 ) -> Tuple[List[int], numpy.ndarray]:
     """Which entities a doc ends up with: the candidates resolved to
     non-overlapping spans by score, next to the entities already on the doc.
@@ -214,15 +215,17 @@ def resolve_ents(
     length (int): the doc's length in tokens.
     overwrite (bool): whether candidates may replace existing entities they
         overlap (else existing entities are kept and candidates fill the gaps).
+    blocked (Optional[numpy.ndarray]): (length,) bool, True for tokens that
+        cannot be part of an entity (`doc.set_ents(blocked=...)`); no
+        candidate covers them, with `overwrite` too.
     RETURNS (Tuple[List[int], numpy.ndarray]): the indices of the existing
         entities kept, and the indices of the candidates picked.
     """
-    occupied = numpy.zeros(length, dtype=bool)
-    for start, end in existing:
-        occupied[start:end] = True
-    picked = greedy_non_overlapping(
-        found.start, found.end, found.score, length, occupied=None if overwrite else occupied
-    )
+    occupied = numpy.zeros(length, dtype=bool) if blocked is None else blocked.copy()
+    if not overwrite:
+        for start, end in existing:
+            occupied[start:end] = True
+    picked = greedy_non_overlapping(found.start, found.end, found.score, length, occupied=occupied)
     if not overwrite:
         return list(range(len(existing))), picked
     taken = numpy.zeros(length, dtype=bool)

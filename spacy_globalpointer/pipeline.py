@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy
 from spacy.errors import Errors as SpacyErrors
+from spacy.attrs import ENT_IOB, ENT_TYPE
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
@@ -329,17 +330,26 @@ class GlobalPointerNER(TrainablePipe):
 
     def _set_ents(self, doc: Doc, found: Candidates, labels: List[int]) -> None:
         """Resolve the candidate spans to non-overlapping entities by score,
-        keeping or replacing the entities already on the doc."""
+        keeping or replacing the entities already on the doc. As in spaCy's
+        `ner`, blocked tokens (`doc.set_ents(blocked=...)`) stay blocked and
+        no entity covers them; the other tokens outside an entity become O."""
         existing = list(doc.ents)
+        blocked = _blocked_tokens(doc)
         kept, picked = resolve_ents(
-            [(e.start, e.end) for e in existing], found, len(doc), self.cfg["overwrite_ents"]
+            [(e.start, e.end) for e in existing], found, len(doc), self.cfg["overwrite_ents"],
+            blocked=blocked,
         )
         new_ents = [
             Span(doc, int(found.start[i]), int(found.end[i]), label=labels[int(found.label[i])])
             for i in picked
         ]
-        ents = [existing[i] for i in kept] + new_ents
-        doc.ents = sorted(ents, key=lambda span: span.start)
+        ents = sorted([existing[i] for i in kept] + new_ents, key=lambda span: span.start)
+        if blocked is None:
+            doc.ents = ents
+        else:
+            doc.set_ents(
+                ents, blocked=[doc[i : i + 1] for i in numpy.flatnonzero(blocked)], default="outside"
+            )
 
     # ------------------------------------------------------------------ training
 
@@ -667,6 +677,16 @@ def _per_doc(docs: List[Doc], candidates: Candidates):
     bounds = numpy.searchsorted(ordered.doc, numpy.arange(len(docs) + 1))
     for i, doc in enumerate(docs):
         yield doc, ordered.select(slice(bounds[i], bounds[i + 1]))
+
+
+def _blocked_tokens(doc: Doc) -> Optional[numpy.ndarray]:
+    """(len(doc),) bool, True for the tokens that `doc.set_ents(blocked=...)`
+    marked as outside any entity (IOB "B" without a type); None if none is."""
+    if not len(doc):
+        return None
+    iob_type = doc.to_array([ENT_IOB, ENT_TYPE]).reshape(len(doc), 2)
+    blocked = (iob_type[:, 0] == 3) & (iob_type[:, 1] == 0)
+    return blocked if blocked.any() else None
 
 
 def _is_span_score(key: str) -> bool:

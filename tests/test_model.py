@@ -195,6 +195,27 @@ def test_untrained_head_predicts_no_spans_and_learns_its_offset():
     numpy.testing.assert_allclose(head.get_grad("b_score"), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("efficient", [False, True], ids=["globalpointer", "efficient"])
+def test_untrained_logit_scale_does_not_depend_on_the_label_count(efficient):
+    """Every type's q/k weights come from the same range whatever the number
+    of types (Glorot over the stacked projection made one type's logits 18x
+    larger than 30 types'), and the Efficient head's per-type terms start at
+    zero: the untrained logits have the same spread for 1, 2, 10 and 30 types."""
+    rng = numpy.random.default_rng(0)
+    Xs = [rng.normal(size=(n, 96)).astype("float32") for n in (40, 25)]
+    spreads = {}
+    for n_labels in (1, 2, 10, 30):
+        fix_random_seed(0)
+        head = GlobalPointerHead(nO=n_labels, nI=96, head_size=64, efficient=efficient)
+        head.initialize(X=Xs)
+        out = head.predict(Xs)
+        valid = out.scores[numpy.broadcast_to(out.mask, out.scores.shape)]
+        spreads[n_labels] = float(valid.std())
+        # Far below the -8 offset's distance from 0: no span near p = 0.5.
+        assert valid.max() < -4, (n_labels, valid.max())
+    assert max(spreads.values()) / min(spreads.values()) < 1.3, spreads
+
+
 @pytest.mark.parametrize("efficient", [False, True])
 @pytest.mark.parametrize("use_rope", [True, False])
 def test_head_parameter_gradients_match_finite_differences(efficient, use_rope):
@@ -204,8 +225,14 @@ def test_head_parameter_gradients_match_finite_differences(efficient, use_rope):
 
     head = make_head(efficient=efficient, use_rope=use_rope)
     head.ops = NumpyOps(use_blis=False)  # BLIS gemm is float32 only
+    rng = numpy.random.default_rng(6)
     for name in head.param_names:
-        head.set_param(name, head.get_param(name).astype("float64"))
+        param = head.get_param(name).astype("float64")
+        if not param.any():
+            # Zero-initialised weights (the Efficient head's W_bias) would
+            # hide the gradient paths that go through them.
+            param = rng.normal(scale=0.3, size=param.shape)
+        head.set_param(name, param)
     Xs = [x.astype("float64") for x in make_inputs()]
     out, backprop = head.begin_update(Xs)
     G = numpy.random.default_rng(4).normal(size=out.scores.shape)

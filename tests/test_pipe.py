@@ -3,6 +3,7 @@ import numpy
 import pytest
 import spacy
 from spacy.lang.zh import Chinese
+from spacy.language import Language
 from spacy.util import make_tempdir
 from thinc.api import fix_random_seed
 
@@ -29,6 +30,29 @@ def predicted_spans(nlp, data):
 
 def predicted_scores(nlp, data):
     return [numpy.asarray(doc.spans[SPANS_KEY].attrs["scores"]) for doc in nlp.pipe(t for t, _ in data)]
+
+
+@pytest.mark.parametrize("model", [None, EFFICIENT], ids=["globalpointer", "efficient"])
+@pytest.mark.parametrize("n_labels", [1, 2, 10, 30])
+def test_untrained_pipe_predicts_nothing(model, n_labels):
+    """Like spaCy's untrained `ner` (everything O): no span and no entity
+    from an initialized, untrained pipe, whatever the number of labels."""
+    texts = [
+        "John is watching the news about Croatia's elections",
+        "Apple is looking at buying U.K. startup for $1 billion in the spring of 2026 , say reports",
+    ]
+    for seed in range(3):
+        fix_random_seed(seed)
+        nlp = spacy.blank("en")
+        config = {"annotate_ents": True, **({} if model is None else {"model": model})}
+        pipe = nlp.add_pipe("globalpointer_ner", config=config)
+        for i in range(n_labels):
+            pipe.add_label(f"L{i}")
+        nlp.initialize()
+        for doc in nlp.pipe(texts):
+            assert list(doc.spans[SPANS_KEY]) == []
+            assert doc.ents == ()
+            assert {token.ent_iob_ for token in doc} == {"O"}
 
 
 @pytest.mark.parametrize("model", [None, EFFICIENT], ids=["globalpointer", "efficient"])
@@ -114,6 +138,47 @@ def test_threshold_controls_output():
     gp.cfg["threshold"] = 1e-6
     many = sum(len(d.spans[SPANS_KEY]) for d in nlp.pipe(t for t, _ in NESTED_DATA))
     assert many > few
+
+
+@Language.factory("gp_test_blocker")
+class Blocker:
+    """spaCy's `test_block_ner` blocker: tokens start..end cannot be in an entity."""
+
+    def __init__(self, nlp, name, start: int, end: int):
+        self.start, self.end = start, end
+
+    def __call__(self, doc):
+        doc.set_ents([], blocked=[doc[self.start : self.end]], default="unmodified")
+        return doc
+
+
+BLOCK_TEXT = "This is Antti L Korhonen speaking in Finland"
+BLOCK_DATA = [
+    (BLOCK_TEXT, [(8, 24, "PERSON"), (37, 44, "GPE")]),
+    ("Antti L Korhonen lives in Finland", [(0, 16, "PERSON"), (26, 33, "GPE")]),
+    ("I met Antti L Korhonen", [(6, 22, "PERSON")]),
+    ("Finland is cold", [(0, 7, "GPE")]),
+]
+
+
+@pytest.mark.parametrize("overwrite_ents", [False, True])
+def test_block_ner(overwrite_ents):
+    """spaCy's `test_block_ner`, with a trained model: tokens blocked before
+    the pipe stay blocked (IOB "B" without a type, as spaCy's `ner` leaves
+    them) and the prediction goes around them; the rest is tagged as usual."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("globalpointer_ner", config={"annotate_ents": True, "overwrite_ents": overwrite_ents})
+    train(nlp, make_examples(nlp, BLOCK_DATA, ents=True))
+    # Trained: without a blocker the person is found.
+    assert [(e.text, e.label_) for e in nlp(BLOCK_TEXT).ents] == [
+        ("Antti L Korhonen", "PERSON"), ("Finland", "GPE"),
+    ]
+    nlp.add_pipe("gp_test_blocker", config={"start": 2, "end": 5}, first=True)
+    doc = nlp(BLOCK_TEXT)
+    assert [token.ent_iob_ for token in doc] == "O O B B B O O B".split()
+    assert [token.ent_type_ for token in doc] == ["", "", "", "", "", "", "", "GPE"]
+    assert [(e.text, e.label_) for e in doc.ents] == [("Finland", "GPE")]
 
 
 def test_other_annotations_survive():
