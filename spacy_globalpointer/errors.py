@@ -120,6 +120,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "1 (the share of a gold span's target given to its neighbours), got "
         "{value!r}. Use e.g. 0.1, or 0 to switch it off."
     )
+    GP015 = (
+        "Component '{name}': `{setting}` must be null or a non-empty string "
+        "other than `spans_key` ({spans_key!r}), got {value!r}: it names the "
+        "span group of the reference docs that holds {what}. Use e.g. "
+        "{example!r}, or null."
+    )
 
     # Batch annotation (spacy_globalpointer.annotate). Codes from GP101 keep
     # clear of the pipe's own.

@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Tuple
 
+import numpy
+from spacy.attrs import ENT_IOB
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
@@ -25,11 +27,17 @@ class GoldPlace:
     name (str): the component's name, for messages.
     spans_key (str): the span group of the gold (and of the predictions).
     use_ents (bool): read `doc.ents` instead of the span group.
+    missing_spans_key (Optional[str]): a span group of the reference docs
+        whose spans mark regions left unannotated.
+    incorrect_spans_key (Optional[str]): a span group of the reference docs
+        whose spans (with their labels) are known to be wrong.
     """
 
     name: str
     spans_key: str
     use_ents: bool
+    missing_spans_key: Optional[str] = None
+    incorrect_spans_key: Optional[str] = None
 
     def describe(self, ents: Optional[bool] = None) -> str:
         """`doc.ents` or `doc.spans["key"]`, for messages."""
@@ -64,6 +72,41 @@ class GoldPlace:
         missing = [s for s in gold if (s.start_char, s.end_char, s.label) not in found]
         return aligned, missing
 
+    def unknown_tokens(self, eg: Example) -> Optional[numpy.ndarray]:
+        """Which predicted tokens have unknown gold: with `doc.ents` gold, the
+        reference tokens without entity annotation (IOB missing, as spaCy's
+        `ner` reads them); with either gold, the tokens of the spans in
+        `reference.spans[missing_spans_key]`. Spans touching them give no loss.
+
+        RETURNS (Optional[numpy.ndarray]): (len(eg.predicted),) bool, or None
+            when every token's gold is known.
+        """
+        ref = eg.reference
+        if not len(ref):
+            return None
+        unknown = None
+        if self.use_ents:
+            iob = ref.to_array(ENT_IOB).reshape(-1)
+            if (iob == 0).any():
+                unknown = iob == 0
+        group = ref.spans.get(self.missing_spans_key) if self.missing_spans_key else None
+        if group:
+            unknown = numpy.zeros(len(ref), dtype=bool) if unknown is None else unknown
+            for span in group:
+                unknown[span.start : span.end] = True
+        return None if unknown is None else _reference_to_predicted(eg, unknown)
+
+    def incorrect_spans(self, eg: Example) -> List[Span]:
+        """The spans of `reference.spans[incorrect_spans_key]` (known to be
+        wrong, e.g. rejected in an annotation tool) mapped onto the predicted
+        doc; those that do not align are left out."""
+        if not self.incorrect_spans_key:
+            return []
+        group = eg.reference.spans.get(self.incorrect_spans_key)
+        if not group:
+            return []
+        return list(eg.get_aligned_spans_y2x(group, allow_overlap=True))
+
     def _checked(self, group, ref: Doc) -> List[Span]:
         """The spans of a group; raise GP008 for one that is empty or lies
         (partly) outside the doc. spaCy cannot create such spans, but a span
@@ -88,6 +131,19 @@ class GoldPlace:
                 )
             gold.append(span)
         return gold
+
+
+def _reference_to_predicted(eg: Example, flags: numpy.ndarray) -> Optional[numpy.ndarray]:
+    """Per-token flags of the reference doc moved onto the predicted tokens
+    (a predicted token is flagged if any reference token it aligns with is);
+    None if no predicted token ends up flagged."""
+    y2x = eg.alignment.y2x
+    lengths = numpy.asarray(y2x.lengths, dtype="int64")
+    data = numpy.asarray(y2x.data, dtype="int64")
+    owner = numpy.repeat(numpy.arange(lengths.size), lengths)
+    out = numpy.zeros(len(eg.predicted), dtype=bool)
+    out[data[flags[owner]]] = True
+    return out if out.any() else None
 
 
 @dataclass

@@ -84,6 +84,8 @@ HEAD_CALL_OVERHEAD = 2048
         "max_positive": None,
         "max_length": None,
         "boundary_smoothing": 0.0,
+        "missing_spans_key": None,
+        "incorrect_spans_key": None,
         "scorer": {"@scorers": "spacy-globalpointer.globalpointer_scorer.v1"},
     },
     # No static weights: which scores the pipe reports depends on its
@@ -105,6 +107,8 @@ def make_globalpointer_ner(
     max_positive: Optional[int],
     max_length: Optional[int],
     boundary_smoothing: float,
+    missing_spans_key: Optional[str],
+    incorrect_spans_key: Optional[str],
     scorer: Optional[Callable],
 ) -> "GlobalPointerNER":
     """Create a GlobalPointer named-entity recognizer.
@@ -134,6 +138,15 @@ def make_globalpointer_ner(
     boundary_smoothing (float): in training, each gold span's target keeps
         1 - boundary_smoothing and its neighbours (start or end one token off)
         share the rest (Zhu & Li, 2022); 0 for hard targets.
+    missing_spans_key (Optional[str]): partial annotation: the spans in
+        `reference.spans[missing_spans_key]` mark regions left unannotated;
+        spans touching them give no loss. (With `annotate_ents`, reference
+        tokens whose entity annotation is missing are unknown too, as in
+        spaCy's `ner`.) null: every span not in the gold is a negative.
+    incorrect_spans_key (Optional[str]): the spans (with labels) in
+        `reference.spans[incorrect_spans_key]` are known to be wrong and are
+        learned as negatives, also inside unannotated regions, as in spaCy's
+        `ner`.
     scorer (Optional[Callable]): the scoring method.
     """
     return GlobalPointerNER(
@@ -150,6 +163,8 @@ def make_globalpointer_ner(
         max_positive=max_positive,
         max_length=max_length,
         boundary_smoothing=boundary_smoothing,
+        missing_spans_key=missing_spans_key,
+        incorrect_spans_key=incorrect_spans_key,
         scorer=scorer,
     )
 
@@ -181,6 +196,8 @@ class GlobalPointerNER(TrainablePipe):
         max_positive: Optional[int] = None,
         max_length: Optional[int] = None,
         boundary_smoothing: float = 0.0,
+        missing_spans_key: Optional[str] = None,
+        incorrect_spans_key: Optional[str] = None,
         scorer: Optional[Callable] = globalpointer_score,
     ) -> None:
         """Initialize the pipe. See `make_globalpointer_ner` for the settings."""
@@ -190,6 +207,17 @@ class GlobalPointerNER(TrainablePipe):
             raise ValueError(Errors.GP002.format(name=name, value=max_length))
         if isinstance(boundary_smoothing, bool) or not (0.0 <= float(boundary_smoothing) < 1.0):
             raise ValueError(Errors.GP014.format(name=name, value=boundary_smoothing))
+        for setting, value, what, example in (
+            ("missing_spans_key", missing_spans_key, "the regions left unannotated", "missing"),
+            ("incorrect_spans_key", incorrect_spans_key, "the spans known to be wrong", "incorrect_spans"),
+        ):
+            if value is not None and (not isinstance(value, str) or not value or value == spans_key):
+                raise ValueError(
+                    Errors.GP015.format(
+                        name=name, setting=setting, value=value, spans_key=spans_key,
+                        what=what, example=example,
+                    )
+                )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -207,6 +235,8 @@ class GlobalPointerNER(TrainablePipe):
             "max_length": max_length,
             "learned_max_length": None,
             "boundary_smoothing": float(boundary_smoothing),
+            "missing_spans_key": missing_spans_key,
+            "incorrect_spans_key": incorrect_spans_key,
         }
         check_threshold_settings(name, self.cfg)
         # Labels whose gold spans were found skipped during `update` (warned once).
@@ -418,6 +448,7 @@ class GlobalPointerNER(TrainablePipe):
         n_blocks, n_labels, C, K = scores.shape
         xp = self.model.ops.xp
         gold = self._gold_spans(examples)
+        place = self._gold_place
         epsilon = self.cfg.get("boundary_smoothing", 0.0)
         if epsilon > 0:
             targets = boundary_smoothed_targets(self.model.ops, layout, gold, scores.shape, epsilon)
@@ -429,10 +460,14 @@ class GlobalPointerNER(TrainablePipe):
                     self.model.ops.asarray(a[ok]) for a in (block, gold[3], row, col)
                 )
                 targets[index] = True
+        mask = span_scores.mask
+        partial = self._partial_annotation_mask(examples, place, layout, gold, n_labels)
+        if partial is not None:
+            mask = self.model.ops.asarray(partial)
         loss, grad = multilabel_categorical_crossentropy(
             scores.reshape(n_blocks, n_labels, C * K),
             targets.reshape(n_blocks, n_labels, C * K),
-            span_scores.mask.reshape(n_blocks, 1, C * K),
+            mask.reshape(n_blocks, mask.shape[1], C * K),
             layout.blocks_per_doc,
         )
         n_docs = max(len(examples), 1)
@@ -444,27 +479,62 @@ class GlobalPointerNER(TrainablePipe):
         """(doc, start, end, label) arrays of the gold spans aligned to the
         predicted tokenization. Spans of labels the pipe lacks are skipped,
         with a warning the first time each such label is seen."""
-        label_map = self._label_map
         place = self._gold_place
-        rows: List[Tuple[int, int, int, int]] = []
         unknown: Dict[str, int] = {}
-        for i, eg in enumerate(examples):
-            for span in place.aligned(eg)[0]:
-                label = label_map.get(span.label_)
-                if label is not None:
-                    rows.append((i, span.start, span.end, label))
-                elif span.label_ not in self._warned_labels:
-                    unknown[span.label_] = unknown.get(span.label_, 0) + 1
+        rows = self._span_rows([place.aligned(eg)[0] for eg in examples], unknown)
         if unknown:
             self._warned_labels.update(unknown)
             self._warn_unknown_labels(unknown)
+        return rows
+
+    def _span_rows(
+        self, spans_per_doc: List[List[Span]], unknown: Optional[Dict[str, int]] = None
+    ) -> Tuple[numpy.ndarray, ...]:
+        """(doc, start, end, label) arrays of spans of the pipe's labels; the
+        others are counted in `unknown` (once per label not yet warned about)."""
+        label_map = self._label_map
+        rows: List[Tuple[int, int, int, int]] = []
+        for i, spans in enumerate(spans_per_doc):
+            for span in spans:
+                label = label_map.get(span.label_)
+                if label is not None:
+                    rows.append((i, span.start, span.end, label))
+                elif unknown is not None and span.label_ not in self._warned_labels:
+                    unknown[span.label_] = unknown.get(span.label_, 0) + 1
         if not rows:
             return tuple(numpy.zeros((0,), dtype="int64") for _ in range(4))
         return tuple(numpy.asarray(col, dtype="int64") for col in zip(*rows))
 
+    def _partial_annotation_mask(
+        self, examples: List[Example], place: GoldPlace, layout, gold, n_labels: int
+    ) -> Optional[numpy.ndarray]:
+        """The loss mask of a batch with partly annotated docs, (n_blocks,
+        n_labels, C, K) bool on the CPU, or None when every token's gold is
+        known (the head's own mask then applies). Spans touching a token with
+        unknown gold are left out of the loss, except the gold spans and the
+        spans known to be wrong (`incorrect_spans_key`), which are learned
+        wherever they lie."""
+        flags = [place.unknown_tokens(eg) for eg in examples]
+        if all(f is None for f in flags):
+            return None
+        unknown = numpy.concatenate(
+            [numpy.zeros(len(eg.predicted), dtype=bool) if f is None else f for eg, f in zip(examples, flags)]
+        )
+        keep = layout.valid_mask() & ~layout.touches(unknown)
+        keep = numpy.repeat(keep, n_labels, axis=1)
+        incorrect = self._span_rows([place.incorrect_spans(eg) for eg in examples])
+        for doc, start, end, label in (gold, incorrect):
+            block, row, col, ok = layout.position(doc, start, end)
+            keep[block[ok], label[ok], row[ok], col[ok]] = True
+        return keep
+
     @property
     def _gold_place(self) -> GoldPlace:
-        return GoldPlace(self.name, self.key, bool(self.cfg["annotate_ents"]))
+        return GoldPlace(
+            self.name, self.key, bool(self.cfg["annotate_ents"]),
+            missing_spans_key=self.cfg.get("missing_spans_key"),
+            incorrect_spans_key=self.cfg.get("incorrect_spans_key"),
+        )
 
     def initialize(
         self,
@@ -658,7 +728,8 @@ class GlobalPointerNER(TrainablePipe):
         check the saved thresholds."""
         # A pipeline saved before these settings existed has none of them.
         for setting, default in (("thresholds", {}), ("ents_threshold", None),
-                                 ("ents_thresholds", {}), ("max_positive", None)):
+                                 ("ents_thresholds", {}), ("max_positive", None),
+                                 ("missing_spans_key", None), ("incorrect_spans_key", None)):
             self.cfg.setdefault(setting, default)
         make_threshold_table(self.name, self.cfg, self.labels)
 

@@ -477,3 +477,143 @@ def test_boundary_smoothing_trains_and_is_checked():
     for value in (1.0, -0.1):
         with pytest.raises(ValueError, match=r"GP014.*boundary_smoothing"):
             spacy.blank("zh").add_pipe("globalpointer_ner", config={"boundary_smoothing": value})
+
+
+# ---------------------------------------------------------------- partial annotation
+
+
+def _ents_example(nlp, text, ents, missing=(), incorrect=()):
+    """An example whose reference has `ents` (char offsets) in doc.ents, the
+    tokens of the `missing` char ranges without entity annotation (IOB
+    missing), and `incorrect` spans in doc.spans["incorrect"]."""
+    from spacy.training import Example
+
+    ref = nlp.make_doc(text)
+    spans = [ref.char_span(s, e, label=label) for s, e, label in ents]
+    holes = [ref.char_span(s, e) for s, e in missing]
+    ref.set_ents(spans, missing=holes, default="outside")
+    ref.spans["incorrect"] = [ref.char_span(s, e, label=label) for s, e, label in incorrect]
+    return Example(nlp.make_doc(text), ref)
+
+
+def _span_gradient(pipe, examples):
+    """The loss and the gradient of the scores, as {(doc, start, end): max |grad| over labels}."""
+    docs = [eg.predicted for eg in examples]
+    tokvecs = pipe.model.get_ref("tok2vec").predict(docs)
+    scores = pipe._head.predict(tokvecs)
+    loss, d_scores = pipe.get_loss(examples, scores)
+    grad = numpy.abs(d_scores.scores).max(axis=1)  # (n_blocks, C, K)
+    block, row, col = numpy.nonzero(scores.mask[:, 0])
+    doc, start, end = scores.layout.locate(block, row, col)
+    return loss, {
+        (int(d), int(s), int(e)): float(grad[b, r, c])
+        for d, s, e, b, r, c in zip(doc, start, end, block, row, col)
+    }
+
+
+def test_missing_ent_annotation_gives_no_loss():
+    """With doc.ents gold, spans touching tokens whose entity annotation is
+    missing get no gradient (as in spaCy's `ner`); all other spans do. A
+    doc without any entity annotation gives no loss at all."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    pipe = nlp.add_pipe("globalpointer_ner", config={"annotate_ents": True})
+    full = make_examples(nlp, FLAT_DATA, ents=True)
+    nlp.initialize(lambda: full)
+    text = "李四住在南京"  # 李四 PER; 南京 left unannotated (tokens 4-5)
+    partial = _ents_example(nlp, text, [(0, 2, "PER")], missing=[(4, 6)])
+    _, grads = _span_gradient(pipe, [partial])
+    for (_, start, end), g in grads.items():
+        touches = end > 4
+        assert (g == 0) == touches, (start, end, g)
+    from spacy.training import Example
+
+    unannotated = Example(nlp.make_doc(text), nlp.make_doc(text))  # every IOB missing
+    loss, grads = _span_gradient(pipe, [unannotated])
+    assert loss == 0 and not any(grads.values())
+
+
+def test_incorrect_spans_are_negatives_inside_missing_regions():
+    """`incorrect_spans_key`: a span known to be wrong is learned as a
+    negative for its label even where the annotation is otherwise missing;
+    the other labels of that span stay unknown."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    pipe = nlp.add_pipe(
+        "globalpointer_ner", config={"annotate_ents": True, "incorrect_spans_key": "incorrect"}
+    )
+    nlp.initialize(lambda: make_examples(nlp, FLAT_DATA, ents=True))
+    eg = _ents_example(nlp, "李四住在南京", [], missing=[(0, 6)], incorrect=[(4, 6, "PER")])
+    docs = [eg.predicted]
+    scores = pipe._head.predict(pipe.model.get_ref("tok2vec").predict(docs))
+    _, d_scores = pipe.get_loss([eg], scores)
+    block, row, col, ok = scores.layout.position(numpy.array([0]), numpy.array([4]), numpy.array([6]))
+    per, loc = pipe.labels.index("PER"), pipe.labels.index("LOC")
+    assert d_scores.scores[block[0], per, row[0], col[0]] > 0  # pushed down
+    assert d_scores.scores[block[0], loc, row[0], col[0]] == 0
+    assert numpy.count_nonzero(d_scores.scores) == 1
+
+
+@pytest.mark.parametrize("mode", ["ents", "spans"])
+def test_partial_annotation_keeps_unannotated_entities_learnable(mode):
+    """The same entity is annotated in some docs and left out of others: left
+    out and unmarked, those docs teach the pipe that it is no entity; marked
+    missing (missing IOB, or `missing_spans_key` for span-group gold) they
+    teach nothing about it, and the pipe scores it higher."""
+    texts = ["李四住在南京", "南京很热", "王五在南京工作"]
+
+    def train_and_score(mark_missing):
+        fix_random_seed(0)
+        nlp = spacy.blank("zh")
+        config = {"annotate_ents": mode == "ents"}
+        if mode == "spans":
+            config["missing_spans_key"] = "missing"
+        pipe = nlp.add_pipe("globalpointer_ner", config=config)
+        from spacy.training import Example
+
+        examples = []
+        for i, text in enumerate(texts * 2):
+            ref = nlp.make_doc(text)
+            start = text.index("南京")
+            city = ref.char_span(start, start + 2, label="LOC")
+            people = [ref.char_span(0, 2, label="PER")] if text[0] in "李王" else []
+            annotated = i < len(texts)  # the second copy leaves 南京 out
+            gold = sorted(people + ([city] if annotated else []), key=lambda sp: sp.start)
+            if mode == "ents":
+                holes = [] if annotated or not mark_missing else [ref[city.start : city.end]]
+                ref.set_ents(gold, missing=holes, default="outside")
+            else:
+                ref.spans[SPANS_KEY] = gold
+                if not annotated and mark_missing:
+                    ref.spans["missing"] = [ref[city.start : city.end]]
+            examples.append(Example(nlp.make_doc(text), ref))
+        train(nlp, examples, n_iter=40)
+        pipe.cfg["threshold"] = 0.0
+        doc = nlp("南京很热")
+        scores = dict(zip([(s.start, s.end, s.label_) for s in doc.spans[SPANS_KEY]], doc.spans[SPANS_KEY].attrs["scores"]))
+        return float(scores[(0, 2, "LOC")])
+
+    marked, unmarked = train_and_score(True), train_and_score(False)
+    assert marked > 0.9
+    assert unmarked < 0.7
+    assert marked > unmarked
+
+
+@pytest.mark.parametrize("setting", ["missing_spans_key", "incorrect_spans_key"])
+@pytest.mark.parametrize("value", ["", "sc"])
+def test_partial_annotation_keys_are_checked(setting, value):
+    nlp = spacy.blank("zh")
+    with pytest.raises(ValueError, match="GP015"):
+        nlp.add_pipe("globalpointer_ner", config={setting: value})
+
+
+def test_partial_annotation_keys_are_saved():
+    nlp = spacy.blank("zh")
+    nlp.add_pipe(
+        "globalpointer_ner", config={"missing_spans_key": "todo", "incorrect_spans_key": "rejected"}
+    )
+    nlp.initialize(lambda: make_examples(nlp, NESTED_DATA))
+    with make_tempdir() as tmp:
+        nlp.to_disk(tmp)
+        cfg = spacy.load(tmp).get_pipe("globalpointer_ner").cfg
+    assert (cfg["missing_spans_key"], cfg["incorrect_spans_key"]) == ("todo", "rejected")

@@ -113,6 +113,24 @@ def test_layout_position_rejects_unscorable_spans(args, seed):
     assert (ok == scorable).all()
 
 
+@PROPERTY
+@given(layout_args(), st.integers(0, 2**32 - 1))
+def test_layout_touches_marks_spans_containing_a_flagged_token(args, seed):
+    """`touches` (partial annotation: spans touching tokens of unknown gold)
+    against a direct check of every scored span."""
+    lengths, max_length, block_size = args
+    layout = make_layout(lengths, max_length, block_size)
+    flags = numpy.random.default_rng(seed).random(layout.n_tokens) < 0.2
+    touched = layout.touches(flags)
+    mask = layout.valid_mask()
+    assert touched.shape == mask.shape
+    offsets = numpy.concatenate([[0], numpy.cumsum(lengths)])
+    block, _, row, col = numpy.nonzero(mask)
+    doc, start, end = layout.locate(block, row, col)
+    expected = [flags[offsets[d] + s : offsets[d] + e].any() for d, s, e in zip(doc, start, end)]
+    assert touched[block, 0, row, col].tolist() == expected
+
+
 # ---------------------------------------------------------------------------
 # Decoding
 

@@ -104,6 +104,29 @@ class BlockLayout:
         mask = q_ok[:, :, None] & k_ok[:, None, :] & band[None, :, :]
         return mask[:, None, :, :]
 
+    def touches(self, flags: numpy.ndarray) -> numpy.ndarray:
+        """(n_blocks, 1, block_size, key_width) True where the span (start,
+        end) contains a flagged token; `flags` is (n_tokens,) bool over the
+        concatenated docs (e.g. tokens whose gold is unknown). Entries outside
+        the docs are False."""
+        C, K = self.block_size, self.key_width
+        flags = numpy.asarray(flags, dtype=bool).reshape(-1)
+        # Flagged tokens before each position of each doc: a prefix sum per doc
+        # with a leading 0, docs laid end to end (doc d's n_d + 1 entries).
+        prefix_start = self.row_offsets + numpy.arange(self.lengths.size)
+        counts = numpy.zeros(self.n_tokens + self.lengths.size, dtype="int64")
+        if self.n_tokens:
+            positions = self.token_positions() + prefix_start.repeat(self.lengths) + 1
+            counts[positions] = flags
+        counts = numpy.cumsum(counts)
+        doc_len = self.lengths[self.block_doc][:, None]
+        base = prefix_start[self.block_doc][:, None]
+        starts = numpy.minimum(self.block_start[:, None] + numpy.arange(C)[None, :], doc_len)
+        ends = numpy.minimum(self.block_start[:, None] + numpy.arange(K)[None, :] + 1, doc_len)
+        before_start = counts[base + starts]  # (n_blocks, C)
+        before_end = counts[base + ends]  # (n_blocks, K)
+        return (before_end[:, None, :] > before_start[:, :, None])[:, None, :, :]
+
     def locate(
         self, block: numpy.ndarray, row: numpy.ndarray, col: numpy.ndarray
     ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
