@@ -417,6 +417,51 @@ def _variant_overrides(name: str, spec: dict) -> Dict[str, object]:
     return overrides
 
 
+@app.command("partial-corpus")
+def partial_corpus(
+    corpus_dir: Path = typer.Argument(..., help="Folder with train/dev/test.spacy of a flat corpus"),
+    out_dir: Path = typer.Argument(..., help="Writes OUT_DIR/missing and OUT_DIR/unmarked"),
+    share: float = typer.Option(0.5, "--share", help="Share of the training entities removed"),
+    seed: int = typer.Option(0, "--seed", help="Which entities are removed"),
+) -> None:
+    """Partial annotation: copies of a flat corpus whose TRAIN split lacks a
+    share of its gold entities (the same ones in both), once with their tokens
+    marked as missing annotation (IOB "", what an annotation tool hands over)
+    and once unmarked (the tokens are O: the entities look like negatives).
+    dev and test keep the full gold, so model-best and the test F measure the
+    same thing as the full-gold runs."""
+    import random
+    import shutil
+
+    from spacy.tokens import DocBin, Span
+
+    rng = random.Random(seed)
+    nlp, docs = _load_docs(corpus_dir / "train.spacy", "xx")
+    out = {"missing": [], "unmarked": []}
+    kept = removed = 0
+    for doc in docs:
+        ents = list(doc.ents)
+        drop = [rng.random() < share for _ in ents]
+        keep = [e for e, d in zip(ents, drop) if not d]
+        holes = [e for e, d in zip(ents, drop) if d]
+        kept, removed = kept + len(keep), removed + len(holes)
+        for mode in out:
+            copy = doc.copy()
+            gold = [Span(copy, e.start, e.end, label=e.label) for e in keep]
+            missing = [copy[e.start : e.end] for e in holes] if mode == "missing" else []
+            copy.set_ents(gold, missing=missing, default="outside")
+            copy.spans[SPANS_KEY] = list(copy.ents)
+            out[mode].append(copy)
+    for mode, mode_docs in out.items():
+        folder = out_dir / mode
+        folder.mkdir(parents=True, exist_ok=True)
+        DocBin(docs=mode_docs, store_user_data=True).to_disk(folder / "train.spacy")
+        for split in ("dev", "test"):
+            shutil.copyfile(corpus_dir / f"{split}.spacy", folder / f"{split}.spacy")
+    print(f"train: {len(docs)} docs, {kept} entities kept, {removed} removed "
+          f"({removed / max(kept + removed, 1):.1%}); wrote {_rel(out_dir)}/missing and /unmarked")
+
+
 @app.command("train-speed")
 def train_speed(
     corpus: str = typer.Argument(..., help="Corpus name: " + ", ".join(CORPORA)),
