@@ -25,7 +25,8 @@ NESTED_DATA: List[Tuple[str, List[Tuple[int, int, str]]]] = [
 
 # English (word-tokenised) nested data for the word-level configs.
 EN_NESTED_DATA: List[Tuple[str, List[Tuple[int, int, str]]]] = [
-    ("Barack Obama visited the University of Chicago", [(0, 12, "PER"), (25, 46, "ORG"), (39, 46, "LOC")]),
+    ("Barack Obama visited the University of Chicago",
+     [(0, 12, "PER"), (25, 46, "ORG"), (39, 46, "LOC")]),
     ("Angela Merkel lives in Berlin", [(0, 13, "PER"), (23, 29, "LOC")]),
     ("The Bank of England is in London", [(4, 19, "ORG"), (12, 19, "LOC"), (26, 32, "LOC")]),
     ("", []),

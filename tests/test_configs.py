@@ -2,6 +2,7 @@
 import os
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import numpy
@@ -12,12 +13,17 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin, Span
 from spacy.util import load_config, load_model_from_config
 
-from .conftest import EN_NESTED_DATA, FLAT_DATA, NESTED_DATA, SPANS_KEY, make_examples
+from .conftest import EN_NESTED_DATA, FLAT_DATA, NESTED_DATA, SPANS_KEY, make_examples, spans_of
 
 REPO = Path(__file__).parents[1]
 CONFIG_DIR = REPO / "configs"
 # `../shared` beside the repository root, as the README's commands name it.
 SHARED = Path(__file__).parents[2] / "shared"
+VECTORS_CONFIG = "globalpointer_tok2vec_words_vectors.cfg"
+SOURCE_CONFIGS = [
+    "globalpointer_source_en_core_web_md.cfg",
+    "globalpointer_source_en_core_web_md_train_tok2vec.cfg",
+]
 CONFIGS = sorted(CONFIG_DIR.glob("*.cfg"))
 ARCHITECTURES = [
     "spacy-globalpointer.GlobalPointer.v1",
@@ -39,6 +45,8 @@ LANGS = {
     "globalpointer_extractor_tok2vec.cfg": "zh",
     "globalpointer_tok2vec_words_vectors.cfg": "en",
     "globalpointer_trf_words.cfg": "en",
+    "globalpointer_source_en_core_web_md.cfg": "en",
+    "globalpointer_source_en_core_web_md_train_tok2vec.cfg": "en",
 }
 
 
@@ -47,7 +55,7 @@ def shared_path(relative: str) -> Path:
     CI (env CI=true), which always has ../shared beside the repository."""
     path = SHARED / relative
     if not path.is_dir():
-        reason = f"{path} is absent: the pretrained models are in ../shared/models beside the repository"
+        reason = f"{path} is absent (../shared, beside the repository, holds the pretrained models)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason + " (CI=true, where ../shared must be present)")
         pytest.skip(reason)
@@ -102,7 +110,10 @@ def test_configs_exist():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_loads_and_validates(path):
-    config = load_config(path)
+    overrides = {}
+    if path.name in SOURCE_CONFIGS:
+        overrides["paths.source"] = str(shared_path("models/en_core_web_md"))
+    config = load_config(path, overrides=overrides)
     nlp = load_model_from_config(config, auto_fill=False, validate=True)
     assert {"globalpointer_ner", "globalpointer_extractor"} & set(nlp.pipe_names)
     assert config["nlp"]["lang"] == LANGS[path.name]
@@ -232,11 +243,11 @@ def test_words_vectors_config_is_the_words_config_with_vectors():
     """Only the vectors differ, so the two are comparable; the default names
     the package as `spacy init config --optimize accuracy` does."""
     embed = "components.tok2vec.model.embed.include_static_vectors"
-    vectors = load_config(CONFIG_DIR / "globalpointer_tok2vec_words_vectors.cfg", interpolate=False)
+    vectors = load_config(CONFIG_DIR / VECTORS_CONFIG, interpolate=False)
     assert vectors["paths"]["vectors"] == "en_core_web_md"
     assert vectors["components"]["tok2vec"]["model"]["embed"]["include_static_vectors"] is True
     assert vectors["initialize"]["vectors"] == "${paths.vectors}"
-    assert config_without(CONFIG_DIR / "globalpointer_tok2vec_words_vectors.cfg", "paths.vectors", embed) == (
+    assert config_without(CONFIG_DIR / VECTORS_CONFIG, "paths.vectors", embed) == (
         config_without(CONFIG_DIR / "globalpointer_tok2vec_words.cfg", "paths.vectors", embed)
     )
 
@@ -251,9 +262,10 @@ def test_words_vectors_config_trains_with_tiny_vectors(tmp_path):
         vectors_nlp.vocab.set_vector(word, rng.normal(size=8).astype("float32"))
     vectors_nlp.to_disk(tmp_path / "vectors")
     corpus = write_corpus(tmp_path / "train.spacy", EN_NESTED_DATA, ents=False, lang="en")
-    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "paths.vectors": str(tmp_path / "vectors"),
+    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus),
+                 "paths.vectors": str(tmp_path / "vectors"),
                  "training.max_steps": 4, "training.eval_frequency": 2}
-    spacy_train(CONFIG_DIR / "globalpointer_tok2vec_words_vectors.cfg", tmp_path / "out", overrides=overrides)
+    spacy_train(CONFIG_DIR / VECTORS_CONFIG, tmp_path / "out", overrides=overrides)
     trained = spacy.load(tmp_path / "out" / "model-last")
     assert trained.vocab.vectors.n_keys == len(words) and trained.vocab.vectors.shape[1] == 8
     tok2vec = trained.get_pipe("tok2vec").model
@@ -264,7 +276,7 @@ def test_words_vectors_config_trains_with_tiny_vectors(tmp_path):
 def test_words_vectors_readme_command_with_en_core_web_md(tmp_path):
     """The README's command, with the real en_core_web_md vectors by path."""
     corpus = write_corpus(tmp_path / "train.spacy", EN_NESTED_DATA, ents=False, lang="en")
-    model = train_as_readme("globalpointer_tok2vec_words_vectors.cfg", tmp_path, corpus,
+    model = train_as_readme(VECTORS_CONFIG, tmp_path, corpus,
                             **{"training.max_steps": 2, "training.eval_frequency": 2})
     trained = spacy.load(model)
     assert trained.vocab.vectors.shape == (20000, 300)
@@ -281,17 +293,21 @@ def test_trf_words_config_defaults():
     assert config["components"]["transformer"]["model"]["name"] == "${vars.transformer_name}"
     assert config["nlp"]["tokenizer"] == {"@tokenizers": "spacy.Tokenizer.v1"}
     assert config["initialize"]["tokenizer"] == {}
-    schedule = load_config(path, overrides={"training.max_steps": 1200}, interpolate=True)["training"]["optimizer"]["learn_rate"]
+    filled = load_config(path, overrides={"training.max_steps": 1200}, interpolate=True)
+    schedule = filled["training"]["optimizer"]["learn_rate"]
     assert schedule == {"@schedules": "warmup_linear.v1", "warmup_steps": 250, "total_steps": 1200,
                         "initial_rate": 5e-05}
     # Everything else is the Chinese transformer config's.
     differ = ["vars.transformer_name", "nlp.lang", "nlp.tokenizer", "initialize.tokenizer",
               "training.optimizer.learn_rate.total_steps"]
-    assert config_without(path, *differ) == config_without(CONFIG_DIR / "globalpointer_trf.cfg", *differ)
+    chinese = config_without(CONFIG_DIR / "globalpointer_trf.cfg", *differ)
+    assert config_without(path, *differ) == chinese
 
 
 def test_trf_words_config_trains_with_tiny_bert(tmp_path, tiny_bert_en):
-    nlp = train_with_tiny_bert("globalpointer_trf_words.cfg", tmp_path, tiny_bert_en, EN_NESTED_DATA, "en")
+    nlp = train_with_tiny_bert(
+        "globalpointer_trf_words.cfg", tmp_path, tiny_bert_en, EN_NESTED_DATA, "en"
+    )
     doc = nlp("Obama's tweets about Chicago")
     assert [t.text for t in doc] == ["Obama", "'s", "tweets", "about", "Chicago"]
     assert SPANS_KEY in doc.spans
@@ -309,3 +325,80 @@ def test_trf_words_readme_command_with_minilm(tmp_path):
     doc = nlp("Barack Obama visited Berlin")
     assert SPANS_KEY in doc.spans
     assert doc._.trf_data.model_output.last_hidden_state.shape[-1] == 384
+
+
+# Sentences whose analysis must not change; "colour" and "grey" need the
+# source's lexeme_norm table (NORM "color", "gray").
+SOURCE_SENTENCES = [
+    "The colour of Apple is grey in the U.K. startup for $1 billion.",
+    "Angela Merkel met Barack Obama in Berlin on Monday.",
+    "She was reading the papers of the University of Chicago.",
+]
+
+
+def analysis(doc):
+    tokens = [
+        (t.text, t.tag_, t.pos_, t.dep_, t.head.i, t.lemma_, t.ent_iob_, t.ent_type_) for t in doc
+    ]
+    return tokens, [(e.start, e.end, e.label_) for e in doc.ents]
+
+
+@pytest.fixture(scope="module")
+def en_core_web_md():
+    path = shared_path("models/en_core_web_md")
+    nlp = spacy.load(path)
+    return nlp, [analysis(doc) for doc in nlp.pipe(SOURCE_SENTENCES)]
+
+
+@pytest.mark.parametrize("config_name", SOURCE_CONFIGS)
+def test_source_en_core_web_md_readme_command(tmp_path, en_core_web_md, config_name):
+    """The README's commands: globalpointer_ner is added to en_core_web_md and
+    learns the tiny corpus, while tagger, parser, lemmatizer and ner give
+    en_core_web_md's own output; the tok2vec is unchanged when frozen and
+    trained (for globalpointer_ner alone) otherwise."""
+    source, before = en_core_web_md
+    frozen = config_name == "globalpointer_source_en_core_web_md.cfg"
+    corpus = write_corpus(tmp_path / "train.spacy", EN_NESTED_DATA, ents=False, lang="en")
+    model = train_as_readme(config_name, tmp_path, corpus, **{
+        "training.max_steps": 40, "training.eval_frequency": 20,
+        "training.optimizer.learn_rate": 0.01})
+    trained = spacy.load(model)
+    assert trained.pipe_names == source.pipe_names + ["globalpointer_ner"]
+    assert trained.disabled == ["senter"]
+    assert [analysis(doc) for doc in trained.pipe(SOURCE_SENTENCES)] == before
+    tok2vec = trained.get_pipe("tok2vec")
+    same_weights = tok2vec.model.to_bytes() == source.get_pipe("tok2vec").model.to_bytes()
+    assert same_weights == frozen
+    listeners = ["tagger", "parser", "globalpointer_ner"] if frozen else ["globalpointer_ner"]
+    assert sorted(tok2vec.listening_components) == sorted(listeners)
+    predicted = [spans_of(trained(text)) for text, _ in EN_NESTED_DATA]
+    assert any(predicted), "globalpointer_ner predicts no span on its training sentences"
+
+
+def test_source_configs_differ_only_in_what_trains():
+    """Frozen: the tok2vec is frozen and annotates. Trained alongside: it
+    trains, and tagger and parser keep copies of it (replace_listeners)."""
+    frozen, trained = (load_config(CONFIG_DIR / name, interpolate=False) for name in SOURCE_CONFIGS)
+    assert frozen["training"]["annotating_components"] == ["tok2vec"]
+    assert trained["training"]["annotating_components"] == []
+    frozen_lists = [config["training"]["frozen_components"] for config in (frozen, trained)]
+    assert frozen_lists[0] == ["tok2vec"] + frozen_lists[1]
+    replacing = [n for n, c in trained["components"].items() if "replace_listeners" in c]
+    assert replacing == ["tagger", "parser"]
+    assert all("replace_listeners" not in c for c in frozen["components"].values())
+    assert trained["components"]["tagger"]["replace_listeners"] == ["model.tok2vec"]
+    differ = ["training.annotating_components", "training.frozen_components",
+              "components.tagger.replace_listeners", "components.parser.replace_listeners"]
+    assert config_without(CONFIG_DIR / SOURCE_CONFIGS[1], *differ) == config_without(
+        CONFIG_DIR / SOURCE_CONFIGS[0], *differ[:2])
+
+
+def test_shared_models_missing_fails_under_ci(monkeypatch, tmp_path):
+    """Without ../shared a test skips, except under CI, where it fails."""
+    monkeypatch.setattr(sys.modules[__name__], "SHARED", tmp_path / "absent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        shared_path("models/en_core_web_md")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="absent"):
+        shared_path("models/en_core_web_md")
