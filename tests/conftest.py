@@ -1,5 +1,6 @@
-"""Shared fixtures: tiny nested/flat corpora and a tiny random BERT on disk."""
+"""Shared fixtures: tiny nested/flat corpora (Chinese, English) and tiny random BERTs on disk."""
 import os
+import string
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -19,6 +20,15 @@ NESTED_DATA: List[Tuple[str, List[Tuple[int, int, str]]]] = [
     ("北京大学在北京", [(0, 4, "ORG"), (0, 2, "LOC"), (5, 7, "LOC")]),
     ("我爱上海交通大学", [(2, 8, "ORG"), (2, 4, "LOC")]),
     ("张三去了杭州西湖", [(0, 2, "PER"), (4, 8, "LOC"), (4, 6, "LOC")]),
+    ("", []),
+]
+
+# English (word-tokenised) nested data for the word-level configs.
+EN_NESTED_DATA: List[Tuple[str, List[Tuple[int, int, str]]]] = [
+    ("Barack Obama visited the University of Chicago",
+     [(0, 12, "PER"), (25, 46, "ORG"), (39, 46, "LOC")]),
+    ("Angela Merkel lives in Berlin", [(0, 13, "PER"), (23, 29, "LOC")]),
+    ("The Bank of England is in London", [(4, 19, "ORG"), (12, 19, "LOC"), (26, 32, "LOC")]),
     ("", []),
 ]
 
@@ -56,14 +66,12 @@ def gold_of(data) -> Dict[str, List[Tuple[int, int, str]]]:
     return {text: sorted(spans) for text, spans in data}
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer BERT with a character vocab, saved like a
-    hub model so spacy-transformers can load it by path."""
+def save_tiny_bert(path: Path, vocab: List[str], **tokenizer_cfg) -> Path:
+    """Save a randomly initialised 2-layer BERT with this word-piece vocab
+    (after the special tokens) like a hub model, so spacy-transformers can load
+    it by path."""
     transformers = pytest.importorskip("transformers")
-    path = tmp_path_factory.mktemp("tiny_bert")
-    chars = sorted({c for text, _ in NESTED_DATA + FLAT_DATA for c in text})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + vocab
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
     config = transformers.BertConfig(
         vocab_size=len(vocab),
@@ -74,8 +82,27 @@ def tiny_bert(tmp_path_factory) -> Path:
         max_position_embeddings=128,
     )
     transformers.BertModel(config).save_pretrained(path)
-    transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt"), **tokenizer_cfg)
+    tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A tiny random BERT with a character vocab (for Chinese)."""
+    chars = sorted({c for text, _ in NESTED_DATA + FLAT_DATA for c in text})
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), chars)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_en(tmp_path_factory) -> Path:
+    """A tiny random uncased BERT with an English word-piece vocab: the words
+    of EN_NESTED_DATA, then letters, digits and punctuation as word starts and
+    as `##` continuations, so any ASCII word splits into known pieces."""
+    words = sorted({w.lower() for text, _ in EN_NESTED_DATA for w in text.split()})
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = words + [c for c in chars if c not in words] + ["##" + c for c in chars]
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert_en"), vocab, do_lower_case=True)
 
 
 @pytest.fixture
