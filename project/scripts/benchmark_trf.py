@@ -1,7 +1,13 @@
 """Speed next to a transformer: globalpointer_ner (both heads), spaCy ner and
-spancat on one BERT-base encoder, CPU, one thread.
+spancat on one transformer encoder, CPU, one thread.
 
     python scripts/benchmark_trf.py CORPUS_DIR [--docs 120] [--batches 8] [--rounds 3]
+    python scripts/benchmark_trf.py corpus/bench/wnut17 --model ../../shared/models/all-MiniLM-L6-v2 \
+        --lang en --spancat-max 7 --tag minilm
+
+With `--model`, a real pretrained transformer (a local folder) in
+`configs/globalpointer_trf_words.cfg` (spaCy's tokenizer for `--lang`), and
+the report goes to TRANSFORMER_<TAG>.md / transformer_<tag>.json.
 
 No weights can be downloaded here, and speed does not need them: the encoder
 is a randomly initialised BERT with bert-base-chinese's configuration (12
@@ -64,7 +70,7 @@ LISTENER = {
     "upstream": "*",
     "pooling": {"@layers": "reduce_mean.v1"},
 }
-VARIANTS = ("GlobalPointer", "Efficient GlobalPointer", "spaCy ner", "spaCy spancat 1-12")
+VARIANTS = ("GlobalPointer", "Efficient GlobalPointer", "spaCy ner", "spaCy spancat")
 
 
 def make_bert(path: Path, texts: List[str]) -> Path:
@@ -86,7 +92,7 @@ def make_bert(path: Path, texts: List[str]) -> Path:
     return path
 
 
-def component_config(variant: str, labels_ents: bool) -> Dict:
+def component_config(variant: str, labels_ents: bool, spancat_max: int = 12) -> Dict:
     """The component block that replaces `globalpointer_ner` for a variant."""
     if variant in ("GlobalPointer", "Efficient GlobalPointer"):
         arch = "GlobalPointer" if variant == "GlobalPointer" else "EfficientGlobalPointer"
@@ -104,7 +110,7 @@ def component_config(variant: str, labels_ents: bool) -> Dict:
         }
     return {
         "factory": "spancat", "spans_key": "sc", "threshold": 0.5, "max_positive": None,
-        "suggester": {"@misc": "spacy.ngram_range_suggester.v1", "min_size": 1, "max_size": 12},
+        "suggester": {"@misc": "spacy.ngram_range_suggester.v1", "min_size": 1, "max_size": spancat_max},
         "model": {"@architectures": "spacy.SpanCategorizer.v1",
                   "reducer": {"@layers": "spacy.mean_max_reducer.v1", "hidden_size": 128},
                   "scorer": {"@layers": "spacy.LinearLogistic.v1", "nO": None, "nI": None},
@@ -112,16 +118,16 @@ def component_config(variant: str, labels_ents: bool) -> Dict:
     }
 
 
-def build_pipeline(variant: str, bert: Path, train_examples):
+def build_pipeline(variant: str, bert: Path, train_examples, config_name: str, spancat_max: int):
     """The shipped transformer config with the variant's component, initialised
     on the training examples."""
     import spacy
     from spacy.util import load_config
 
-    config = load_config(ROOT / "configs" / "globalpointer_trf.cfg")
-    name = {"spaCy ner": "ner", "spaCy spancat 1-12": "spancat"}.get(variant, "globalpointer_ner")
+    config = load_config(ROOT / "configs" / config_name)
+    name = {"spaCy ner": "ner", "spaCy spancat": "spancat"}.get(variant, "globalpointer_ner")
     del config["components"]["globalpointer_ner"]
-    config["components"][name] = component_config(variant, labels_ents=True)
+    config["components"][name] = component_config(variant, labels_ents=True, spancat_max=spancat_max)
     config["nlp"]["pipeline"] = ["transformer", name]
     config["components"]["transformer"]["model"]["name"] = str(bert)
     config["system"]["gpu_allocator"] = None
@@ -139,9 +145,15 @@ def main(
     batch_words: int = typer.Option(500, "--batch-words"),
     rounds: int = typer.Option(3, "--rounds", help="Interleaved inference rounds"),
     bert_dir: Path = typer.Option(Path("/tmp/bert-base-chinese-random"), "--bert-dir"),
+    model: Path = typer.Option(None, "--model", help="A pretrained transformer folder (word-tokenised "
+                               "corpora, configs/globalpointer_trf_words.cfg); default: a random "
+                               "bert-base-chinese in --bert-dir with configs/globalpointer_trf.cfg"),
+    lang: str = typer.Option("zh", "--lang", help="spaCy language of the corpus"),
+    spancat_max: int = typer.Option(12, "--spancat-max", help="spancat's longest n-gram"),
+    tag: str = typer.Option("", "--tag", help="Report to TRANSFORMER_<TAG>.md / transformer_<tag>.json"),
     out_dir: Path = typer.Option(PROJECT / "benchmarks", "--out-dir"),
 ) -> None:
-    """Train and inference speed of the four components on a BERT-base encoder."""
+    """Train and inference speed of the four components on a transformer encoder."""
     import spacy
     from spacy.tokens import DocBin
     from spacy.training import Corpus
@@ -150,13 +162,17 @@ def main(
 
     one_thread()
     fix_random_seed(0)
-    blank = spacy.blank("zh")
+    blank = spacy.blank(lang)
     train_examples = list(Corpus(corpus_dir / "train.spacy")(blank))
     dev_docs = list(DocBin().from_disk(corpus_dir / "dev.spacy").get_docs(blank.vocab))[:docs]
-    bert = make_bert(bert_dir, [eg.reference.text for eg in train_examples] + [d.text for d in dev_docs])
+    if model is None:
+        bert = make_bert(bert_dir, [eg.reference.text for eg in train_examples] + [d.text for d in dev_docs])
+        config_name, encoder = "globalpointer_trf.cfg", "a randomly initialised BERT with bert-base-chinese's configuration (weights cannot be downloaded here; the cost is the same)"
+    else:
+        bert, config_name, encoder = model.resolve(), "globalpointer_trf_words.cfg", f"the pretrained `{model.name}`"
     pipelines = {}
     for variant in VARIANTS:
-        nlp, name, optimizer = build_pipeline(variant, bert, train_examples[:500])
+        nlp, name, optimizer = build_pipeline(variant, bert, train_examples[:500], config_name, spancat_max)
         examples = list(Corpus(corpus_dir / "train.spacy")(nlp))[: batches * 40]
         chosen = list(minibatch_by_words(examples, size=batch_words))[: batches + 1]
         pipelines[variant] = (nlp, name, optimizer, chosen)
@@ -193,7 +209,10 @@ def main(
             "head_share": component / (encoder + component),
             "head_share_by_difference": 1 - encoder / whole,
         }
-    write_report(results, out_dir, n_words, len(dev_docs), batches, batch_words, rounds, corpus_dir)
+    run = {"corpus_dir": str(corpus_dir), "dev_docs": len(dev_docs), "dev_words": n_words, "batches": batches,
+           "batch_words": batch_words, "rounds": rounds, "config": config_name, "encoder": encoder,
+           "spancat": f"1-{spancat_max}"}
+    write_report(results, out_dir, run, tag)
 
 
 def _timed_component(pipe, docs) -> float:
@@ -205,24 +224,25 @@ def _timed_component(pipe, docs) -> float:
     return time.perf_counter() - start
 
 
-def write_report(results, out_dir: Path, n_words, n_docs, batches, batch_words, rounds, corpus_dir) -> None:
-    """benchmarks/transformer.json and TRANSFORMER.md."""
+def write_report(results, out_dir: Path, run: Dict, tag: str) -> None:
+    """benchmarks/transformer[_tag].json and TRANSFORMER[_TAG].md."""
     import platform
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"corpus_dir": str(corpus_dir), "dev_docs": n_docs, "dev_words": n_words, "batches": batches,
-            "batch_words": batch_words, "rounds": rounds, "threads": 1, "python": platform.python_version(),
-            "load_average": os.getloadavg()}
-    (out_dir / "transformer.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    gp, sc = results["GlobalPointer"], results["spaCy spancat 1-12"]
+    meta = dict(run, threads=1, python=platform.python_version(), load_average=os.getloadavg(),
+                cmd=" ".join(["python", "scripts/benchmark_trf.py"] + sys.argv[1:]))
+    suffix = f"_{tag}" if tag else ""
+    (out_dir / f"transformer{suffix.lower()}.json").write_text(
+        json.dumps({"meta": meta, "results": results}, indent=2), encoding="utf8")
+    gp, sc = results["GlobalPointer"], results["spaCy spancat"]
     lines = [
-        "# Speed next to a transformer (BERT-base, CPU, 1 thread)", "",
-        "Generated by `python scripts/benchmark_trf.py` (see its docstring for the method). Encoder: a "
-        "randomly initialised BERT with bert-base-chinese's configuration (weights cannot be downloaded "
-        "here; the cost is the same). Same docs and batches for every component.", "",
-        f"Training: {batches} batches of ~{batch_words} words (median of per-batch rates); inference: "
-        f"{n_docs} dev docs ({n_words:,} words), {rounds} interleaved rounds, medians. Load average at the "
-        f"end: {', '.join(f'{x:.1f}' for x in meta['load_average'])}.", "",
+        f"# Speed next to a transformer ({run['config']}, CPU, 1 thread)", "",
+        f"Generated by `{meta['cmd']}` (see the script's docstring for the method). Encoder: "
+        f"{run['encoder']}. Same docs and batches for every component; spancat's suggester n-grams "
+        f"{run['spancat']}.", "",
+        f"Training: {run['batches']} batches of ~{run['batch_words']} words (median of per-batch rates); "
+        f"inference: {run['dev_docs']} dev docs ({run['dev_words']:,} words), {run['rounds']} interleaved "
+        f"rounds, medians. Load average at the end: {', '.join(f'{x:.1f}' for x in meta['load_average'])}.", "",
         "| component | train words/s | infer words/s | transformer alone words/s | component alone (s) | head share of inference time | (by difference of the two passes) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -234,7 +254,7 @@ def write_report(results, out_dir: Path, n_words, n_docs, batches, batch_words, 
               f"({'HIT' if gp['head_share'] <= 0.05 else 'MISSED'})",
               f"- Training >= 1.2x spancat: {gp['train_wps'] / sc['train_wps']:.2f}x "
               f"({'HIT' if gp['train_wps'] >= 1.2 * sc['train_wps'] else 'MISSED'})", ""]
-    (out_dir / "TRANSFORMER.md").write_text("\n".join(lines), encoding="utf8")
+    (out_dir / f"TRANSFORMER{suffix.upper()}.md").write_text("\n".join(lines), encoding="utf8")
     print("\n".join(lines))
 
 
