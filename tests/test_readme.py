@@ -7,7 +7,7 @@
   GitHub slugs them.
 - Every config, script and repository file that they name exists, every
   `spacy project run X` is a command or workflow of project/project.yml, and
-  every `python -m MODULE` (and `python -m spacy_globalpointer COMMAND`)
+  every `python -m MODULE` (and `python -m spacy_globalpointer|spacy COMMAND`)
   exists.
 """
 import importlib.util
@@ -181,11 +181,13 @@ def test_named_modules_and_commands_exist(readme):
     text = readme.read_text(encoding="utf8")
     modules = set(re.findall(r"python3? -m ([\w.]+)", text))
     assert sorted(m for m in modules if importlib.util.find_spec(m) is None) == []
+    from spacy.cli._util import app as spacy_app
     from spacy_globalpointer.__main__ import app
 
-    for command in set(re.findall(r"python -m spacy_globalpointer ([a-z][\w-]*)", text)):
-        result = CliRunner().invoke(app, [command, "--help"])
-        assert result.exit_code == 0, f"python -m spacy_globalpointer {command}: {result.output}"
+    for module, cli in (("spacy_globalpointer", app), ("spacy", spacy_app)):
+        for command in set(re.findall(rf"python -m {module} ([a-z][\w-]*)", text)):
+            result = CliRunner().invoke(cli, [command, "--help"])
+            assert result.exit_code == 0, f"python -m {module} {command}: {result.output}"
 
 
 def test_named_configs_are_shipped():
