@@ -189,12 +189,53 @@ def test_row_errors_do_not_stop_the_run(models, texts, expected, tmp_path):
     assert_row_errors(result, read_rows(tmp_path / "out"), expected)
 
 
+# Hostile JSON Lines rows of an input with an id column, as bytes: none of
+# them has a usable id, so only the position can tell them apart. The two
+# blank lines are not rows at all (pandas, pyarrow and srsly skip them too).
+HOSTILE_LINES = [
+    b"{not json",
+    b"",
+    b"  \t ",
+    b"\xff\xfe not utf-8",
+    b"[1, 2]",
+    b'"a string"',
+    b'{"id": null, "text": "null id"}',
+    b'{"text": "no id"}',
+    b"42",
+]
+
+
+@pytest.mark.parametrize("shard_size", [2, 100])
+def test_rows_that_are_not_json_keep_their_position(models, tmp_path, shard_size):
+    good = [json.dumps({"id": f"g{i}", "text": "北京"}, ensure_ascii=False).encode() for i in range(3)]
+    lines = [good[0], *HOSTILE_LINES[:5], good[1], *HOSTILE_LINES[5:], good[2]]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    code, output = run_cli(
+        models / "plain", source, tmp_path / "out", "--id-column", "id", "--shard-size", shard_size
+    )
+    assert code == 0, output
+    rows = read_rows(tmp_path / "out")
+    # One row per line that is not blank, numbered in input order.
+    line_numbers = [n for n, line in enumerate(lines, start=1) if line.strip()]
+    assert len(rows) == len(line_numbers) == 10
+    assert [row["position"] for row in rows] == list(range(10))
+    assert [row["id"] for row in rows if row["error"] is None] == ["g0", "g1", "g2"]
+    failed = [row for row in rows if row["error"] is not None]
+    assert len(failed) == 7 and all(row["id"] is None and row["spans"] == [] for row in failed)
+    # Each error also names the line of the input file it comes from.
+    for row in failed:
+        assert row["error"].endswith(f"(line {line_numbers[row['position']]} of in.jsonl)")
+    assert failed[0]["error"].startswith("not a JSON line")
+    assert failed[1]["error"].startswith("not a JSON line")  # undecodable bytes
+
+
 def assert_row_errors(result, rows, expected):
     """Only the bad rows have an error (and no spans); the others match."""
     assert result.n_rows == N_TEXTS and result.n_errors == len(BAD_LINES)
     by_id = {row["id"]: row for row in rows}
     assert "ValueError: cannot annotate" in by_id[7]["error"]
-    assert by_id[50]["error"] == "'text' is null"
+    assert by_id[50]["error"] == "'text' is null (line 51 of in.jsonl)"
     assert by_id[51]["error"].startswith("the value of 'text' is not a text")
     assert by_id[52]["error"].startswith("not a JSON line")
     assert all(by_id[i]["spans"] == [] for i in BAD_LINES)
@@ -375,9 +416,12 @@ def test_importing_the_package_does_not_import_ray():
 
 @pytest.mark.parametrize("shard_size", [1, 3, 4, 100])
 @pytest.mark.parametrize("trailing_newline", [True, False])
-def test_jsonl_shards_cover_every_line_once(tmp_path, monkeypatch, shard_size, trailing_newline):
+@pytest.mark.parametrize("blank_lines", [False, True])
+def test_jsonl_shards_cover_every_line_once(tmp_path, monkeypatch, shard_size, trailing_newline, blank_lines):
     monkeypatch.setattr(sources, "SCAN_CHUNK_BYTES", 7)  # lines cross chunk borders
     lines = [json.dumps({"text": "字" * (i % 4), "n": i}, ensure_ascii=False) for i in range(11)]
+    if blank_lines:  # not rows: before, between (one longer than a chunk) and after the rows
+        lines = ["", *lines[:3], " \t" * 5, "", *lines[3:], "  "]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + ("\n" if trailing_newline else ""), encoding="utf8")
     plan = sources.plan_input(path, "text", None, shard_size)
@@ -392,8 +436,10 @@ def test_jsonl_rows_without_an_id_get_an_error(tmp_path):
     path.write_text('{"id": 4, "text": "a"}\n{"text": "b"}\n{"id": "x", "text": "c"}\n', encoding="utf8")
     plan = sources.plan_input(path, "text", "id", 10)
     rows = list(sources.read_shard(plan.shards[0], "text", "id"))
-    assert [(row.id, row.text, row.error) for row in rows] == [
-        ("4", "a", None), (None, None, "'id' is missing or null"), ("x", "c", None)
+    assert [(row.id, row.position, row.text, row.error) for row in rows] == [
+        ("4", 0, "a", None),
+        (None, 1, None, "'id' is missing or null (line 2 of in.jsonl)"),
+        ("x", 2, "c", None),
     ]
 
 

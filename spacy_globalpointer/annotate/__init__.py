@@ -97,7 +97,8 @@ def annotate(
     progress: bool = True,
 ) -> AnnotateResult:
     """Annotate every row of a JSON Lines or Parquet input with a pipeline and
-    write one output row per input row: its id, its spans and an error.
+    write one output row per input row: its id, its position in the input,
+    its spans and an error. Blank JSON Lines lines are not rows.
 
     model (Union[str, Path]): a trained pipeline's folder or an installed
         pipeline package, with a `globalpointer_ner` component.

@@ -37,8 +37,9 @@ def annotate_cli(
     """Annotate a JSON Lines or Parquet input with a trained pipeline.
 
     The pipeline needs a globalpointer_ner component. One output row per input
-    row: its id, its spans (start_char, end_char, label, score, in_ents) and an
-    error (null when the row was annotated)."""
+    row (blank JSON Lines lines are not rows): its id, its position in the
+    input (from 0), its spans (start_char, end_char, label, score, in_ents)
+    and an error (null when the row was annotated)."""
     try:
         result = annotate(
             model, input_path, output, engine=engine, text_column=text_column,

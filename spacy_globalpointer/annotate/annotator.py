@@ -185,12 +185,13 @@ class ShardAnnotator:
         for batch in minibatch(inputs, size=task.batch_size):
             for row, result in zip(batch, self._annotate(batch)):
                 if isinstance(result, Doc):
-                    rows.append(OutputRow(row.id, span_records(result, self.spans_key), None))
+                    records = span_records(result, self.spans_key)
+                    rows.append(OutputRow(row.id, row.position, records, None))
                     if docbin is not None:
                         result.user_data["id"] = row.id
                         docbin.add(result)
                 else:
-                    rows.append(OutputRow(row.id, [], result))
+                    rows.append(OutputRow(row.id, row.position, [], result))
         if len(rows) != shard.n_rows:
             raise RuntimeError(
                 f"Shard {shard.index} of '{shard.path}' has {len(rows)} rows, "

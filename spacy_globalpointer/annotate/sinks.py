@@ -27,11 +27,13 @@ class OutputRow:
     """The output for one input row.
 
     id (Any): the row's id.
+    position (int): the row's position in the input (see `InputRow`).
     spans (List[Dict[str, Any]]): its span records (see `span_records`).
     error (Optional[str]): why it has no annotation, else None.
     """
 
     id: Any
+    position: int
     spans: List[Dict[str, Any]]
     error: Optional[str]
 
@@ -83,7 +85,9 @@ def write_rows(rows: List[OutputRow], stem: Path, fmt: str, id_type: str) -> Pat
     else:
         with tmp.open("w", encoding="utf8") as file:
             for row in rows:
-                record = {"id": row.id, "spans": row.spans, "error": row.error}
+                record = {
+                    "id": row.id, "position": row.position, "spans": row.spans, "error": row.error
+                }
                 file.write(json.dumps(record, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
@@ -108,7 +112,7 @@ def output_schema(id_type: str):
     """The Arrow schema of the output.
 
     id_type (str): the Arrow type of the id column, e.g. "int64" or "string".
-    RETURNS (pyarrow.Schema): id, spans (a list of structs) and error.
+    RETURNS (pyarrow.Schema): id, position, spans (a list of structs) and error.
     """
     import pyarrow as pa
 
@@ -122,7 +126,12 @@ def output_schema(id_type: str):
         ]
     )
     return pa.schema(
-        [("id", pa.type_for_alias(id_type)), ("spans", pa.list_(span)), ("error", pa.string())]
+        [
+            ("id", pa.type_for_alias(id_type)),
+            ("position", pa.int64()),
+            ("spans", pa.list_(span)),
+            ("error", pa.string()),
+        ]
     )
 
 
@@ -131,7 +140,7 @@ def _rows_to_table(rows: List[OutputRow], id_type: str):
     import pyarrow as pa
 
     schema = output_schema(id_type)
-    columns = [[r.id for r in rows], [r.spans for r in rows], [r.error for r in rows]]
+    columns = [[getattr(r, field.name) for r in rows] for field in schema]
     return pa.Table.from_arrays(
         [pa.array(values, type=field.type) for values, field in zip(columns, schema)],
         schema=schema,

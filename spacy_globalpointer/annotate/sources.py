@@ -38,6 +38,9 @@ class Shard:
     start (int): where the rows begin in the file: a row number (Parquet) or a
         byte offset (JSON Lines).
     stop (int): where they end (exclusive), in the same unit.
+    start_line (int): JSON Lines: the number of lines (blank ones included)
+        before `start` in the file, so that a row's error can name its line;
+        0 for Parquet.
     """
 
     index: int
@@ -47,6 +50,7 @@ class Shard:
     n_rows: int
     start: int
     stop: int
+    start_line: int = 0
 
     def to_dict(self) -> Dict[str, Any]:
         """RETURNS (Dict[str, Any]): the fields, e.g. to send to a Ray worker."""
@@ -58,11 +62,16 @@ class InputRow:
     """One input row as read: its id, its text, or why it could not be read.
 
     id (Any): the value of the id column, or the row's position in the input.
+    position (int): the row's position in the input (0, 1, ...; counted
+        across the files of a folder, blank JSON Lines lines not counted),
+        whether or not its id could be read.
     text (Optional[str]): the text; None when `error` is set.
-    error (Optional[str]): why the row has no usable text, else None.
+    error (Optional[str]): why the row has no usable text, else None. For
+        JSON Lines it ends with the row's line: "(line 7 of texts.jsonl)".
     """
 
     id: Any
+    position: int
     text: Optional[str]
     error: Optional[str] = None
 
@@ -105,8 +114,10 @@ def plan_input(
         else:
             _check_jsonl_columns(file, text_column, id_column)
             ranges = _jsonl_ranges(file, shard_size)
-        for start, stop, count in ranges:
-            shards.append(Shard(len(shards), str(file), fmt, n_rows, count, start, stop))
+        for start, stop, count, start_line in ranges:
+            shards.append(
+                Shard(len(shards), str(file), fmt, n_rows, count, start, stop, start_line)
+            )
             n_rows += count
     if id_column is None:
         id_type = "int64"
@@ -124,20 +135,24 @@ def read_shard(shard: Shard, text_column: str, id_column: Optional[str]) -> Iter
     text_column (str): the column that holds the text.
     id_column (Optional[str]): the column that holds the id, or None for
         positions.
-    YIELDS (InputRow): the rows; one that cannot be read carries an error.
+    YIELDS (InputRow): the rows; one that cannot be read carries an error
+        (which, for JSON Lines, names the row's line in the file).
     """
     if shard.format == PARQUET:
-        pairs = _read_parquet_range(shard, text_column, id_column)
+        rows = _read_parquet_range(shard, text_column, id_column)
     else:
-        pairs = _read_jsonl_range(shard, text_column, id_column)
-    for position, (row_id, text, error) in enumerate(pairs, start=shard.first_row):
+        rows = _read_jsonl_range(shard, text_column, id_column)
+    name = Path(shard.path).name
+    for position, (row_id, text, error, line) in enumerate(rows, start=shard.first_row):
         if id_column is None:
             row_id = position
         if error is None and not isinstance(text, str):
             error = f"the value of '{text_column}' is not a text: {text!r}"[:200]
         if error is None and row_id is None:
             error = f"'{id_column}' is missing or null"
-        yield InputRow(row_id, text if error is None else None, error)
+        if error is not None and line is not None:
+            error = f"{error} (line {line} of {name})"
+        yield InputRow(row_id, position, text if error is None else None, error)
 
 
 # ------------------------------------------------------------------ files
@@ -191,8 +206,8 @@ def _parquet_id_type(path: Path, id_column: str) -> str:
 
 def _parquet_ranges(
     path: Path, text_column: str, id_column: Optional[str], shard_size: int
-) -> List[Tuple[int, int, int]]:
-    """(start row, stop row, row count) of each shard of a Parquet file,
+) -> List[Tuple[int, int, int, int]]:
+    """(start row, stop row, row count, 0) of each shard of a Parquet file,
     after checking that it has the columns asked for."""
     import pyarrow.parquet as pq
 
@@ -204,16 +219,16 @@ def _parquet_ranges(
             )
     n_rows = pq.ParquetFile(path).metadata.num_rows
     return [
-        (start, min(start + shard_size, n_rows), min(shard_size, n_rows - start))
+        (start, min(start + shard_size, n_rows), min(shard_size, n_rows - start), 0)
         for start in range(0, n_rows, shard_size)
     ]
 
 
 def _read_parquet_range(
     shard: Shard, text_column: str, id_column: Optional[str]
-) -> Iterator[Tuple[Any, Any, Optional[str]]]:
-    """(id, text, None) for the rows `start`..`stop` of a Parquet file,
-    reading only the row groups they lie in."""
+) -> Iterator[Tuple[Any, Any, Optional[str], None]]:
+    """(id, text, None or an error, None) for the rows `start`..`stop` of a
+    Parquet file, reading only the row groups they lie in."""
     import pyarrow.parquet as pq
 
     columns = [text_column] + ([id_column] if id_column is not None else [])
@@ -240,22 +255,23 @@ def _read_parquet_range(
             else [None] * len(texts)
         )
         for row_id, text in zip(ids, texts):
-            yield row_id, text, None if text is not None else f"'{text_column}' is null"
+            yield row_id, text, None if text is not None else f"'{text_column}' is null", None
 
 
 # ------------------------------------------------------------------ JSON Lines
 
 
 def _check_jsonl_columns(path: Path, text_column: str, id_column: Optional[str]) -> None:
-    """Raise GP102 if the first row of a JSON Lines file lacks a column asked
-    for, and GP101 if it is not a JSON object."""
+    """Raise GP102 if the first row (the first line that is not blank) of a
+    JSON Lines file lacks a column asked for, and GP101 if it is not a JSON
+    object."""
     try:
         with path.open("rb") as file:
-            line = file.readline()
+            line = next((line for line in file if not line.isspace()), b"")
     except OSError as err:
         raise AnnotateError(Errors.GP101.format(path=path, reason=first_line(err))) from err
-    if not line.strip():
-        return  # an empty file has no rows; a blank first line is a row error
+    if not line:
+        return  # a file without rows
     try:
         first = json.loads(line)
     except ValueError as err:
@@ -270,59 +286,51 @@ def _check_jsonl_columns(path: Path, text_column: str, id_column: Optional[str])
             raise AnnotateError(Errors.GP102.format(column=column, path=path, found=found))
 
 
-def _jsonl_ranges(path: Path, shard_size: int) -> List[Tuple[int, int, int]]:
-    """(start byte, stop byte, line count) of each shard of a JSON Lines file.
-    Every line is a row; a last line without a newline counts too."""
+def _jsonl_ranges(path: Path, shard_size: int) -> List[Tuple[int, int, int, int]]:
+    """(start byte, stop byte, row count, lines before start) of each shard
+    of a JSON Lines file. Every line that is not blank is a row, a last line
+    without a newline too; blank lines (nothing but whitespace) are not rows,
+    as for pandas, pyarrow and srsly. Lines are read in pieces of at most
+    SCAN_CHUNK_BYTES, so a huge line does not fill the driver's memory."""
     ranges = []
-    shard_start, position, lines_in_shard = 0, 0, 0
-    last_byte = b"\n"
+    start = offset = rows = lines = start_line = 0
+    blank = True  # the line read so far is only whitespace
     with path.open("rb") as file:
-        while True:
-            chunk = file.read(SCAN_CHUNK_BYTES)
-            if not chunk:
-                break
-            last_byte = chunk[-1:]
-            cut = -1
-            while True:
-                needed = shard_size - lines_in_shard
-                end = _nth_newline(chunk, cut + 1, needed)
-                if end < 0:
-                    lines_in_shard += chunk.count(b"\n", cut + 1)
-                    break
-                cut = end
-                ranges.append((shard_start, position + cut + 1, shard_size))
-                shard_start, lines_in_shard = position + cut + 1, 0
-            position += len(chunk)
-    if last_byte != b"\n":
-        lines_in_shard += 1  # the last line has no newline
-    if lines_in_shard:
-        ranges.append((shard_start, position, lines_in_shard))
+        for piece in iter(lambda: file.readline(SCAN_CHUNK_BYTES), b""):
+            offset += len(piece)
+            blank = blank and piece.isspace()
+            if not piece.endswith(b"\n"):
+                continue  # the line goes on in the next piece, or ends the file
+            lines += 1
+            rows += not blank
+            blank = True
+            if rows == shard_size:
+                ranges.append((start, offset, rows, start_line))
+                start, rows, start_line = offset, 0, lines
+    rows += not blank  # a last line without a newline
+    if rows:
+        ranges.append((start, offset, rows, start_line))
     return ranges
-
-
-def _nth_newline(chunk: bytes, start: int, n: int) -> int:
-    """The index of the n-th newline in chunk[start:], or -1."""
-    index = start - 1
-    for _ in range(n):
-        index = chunk.find(b"\n", index + 1)
-        if index < 0:
-            return -1
-    return index
 
 
 def _read_jsonl_range(
     shard: Shard, text_column: str, id_column: Optional[str]
-) -> Iterator[Tuple[Any, Any, Optional[str]]]:
-    """(id, text, error) for the lines between two byte offsets of a JSON
-    Lines file. A line that is not a JSON object with the text field gives a
-    row with an error, not an exception."""
+) -> Iterator[Tuple[Any, Any, Optional[str], int]]:
+    """(id, text, error, line number) for the rows between two byte offsets
+    of a JSON Lines file, skipping blank lines. A line that is not a JSON
+    object with the text field gives a row with an error, not an exception."""
     with open(shard.path, "rb") as file:
         file.seek(shard.start)
         remaining = shard.stop - shard.start
+        line_number = shard.start_line
         while remaining > 0:
             line = file.readline(remaining)
+            if not line:
+                return  # the file got shorter: the annotator reports the missing rows
             remaining -= len(line)
-            yield _parse_jsonl_row(line, text_column, id_column)
+            line_number += 1
+            if not line.isspace():
+                yield (*_parse_jsonl_row(line, text_column, id_column), line_number)
 
 
 def _parse_jsonl_row(
