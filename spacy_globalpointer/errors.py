@@ -203,3 +203,18 @@ class Errors(metaclass=ErrorsWithCodes):
         "{start}..{end} of the context) does not start and end on token "
         "boundaries of the tokenizer, or lies outside the context."
     )
+
+
+# Pieces of messages
+
+
+def doc_preview(doc, n_chars: int = 40) -> str:
+    """The doc's text, shortened for messages."""
+    text = doc.text
+    return text if len(text) <= n_chars else text[:n_chars] + "..."
+
+
+def describe_error(err: Exception) -> str:
+    """The exception's type and first line, shortened for messages."""
+    message = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {message[0] if message else ''}"[:200]

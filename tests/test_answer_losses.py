@@ -4,7 +4,7 @@ import numpy
 import pytest
 from thinc.api import NumpyOps
 
-from spacy_globalpointer.answer_losses import (
+from spacy_globalpointer.extractor.losses import (
     NO_GOLD,
     expected_f1_loss,
     make_answer_targets,
@@ -12,7 +12,7 @@ from spacy_globalpointer.answer_losses import (
     multilabel_answer_loss,
     span_softmax_crossentropy,
 )
-from spacy_globalpointer.loss import multilabel_categorical_crossentropy
+from spacy_globalpointer.ner.loss import multilabel_categorical_crossentropy
 from spacy_globalpointer.models import GlobalPointerHead, SpanScores
 from spacy_globalpointer.models.types import MASK_VALUE
 

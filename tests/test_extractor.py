@@ -11,9 +11,9 @@ from spacy.training import Example
 from spacy.util import make_tempdir
 from thinc.api import fix_random_seed
 
-import spacy_globalpointer.extractor as extractor_module
+import spacy_globalpointer.extractor.pipe as extractor_module
 from spacy_globalpointer import GlobalPointerExtractor, context_bounds, make_question_doc
-from spacy_globalpointer.answer_losses import segment_softmax
+from spacy_globalpointer.extractor.losses import segment_softmax
 
 KEY = "answer"
 LOSSES = [

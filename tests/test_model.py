@@ -3,7 +3,7 @@ import numpy
 import pytest
 from thinc.api import fix_random_seed
 
-from spacy_globalpointer.loss import multilabel_categorical_crossentropy, mlcce_rowwise
+from spacy_globalpointer.ner.loss import multilabel_categorical_crossentropy, mlcce_rowwise
 from spacy_globalpointer.models import GlobalPointerHead, SpanScores, make_layout
 from spacy_globalpointer.models.globalpointer import ROPE_BASE
 
@@ -339,7 +339,7 @@ def test_soft_target_loss_matches_formula_and_hard_targets():
 def test_boundary_smoothed_targets():
     from thinc.api import NumpyOps
 
-    from spacy_globalpointer.loss import boundary_smoothed_targets
+    from spacy_globalpointer.ner.loss import boundary_smoothed_targets
 
     layout = make_layout([6, 3], max_length=4, block_size=4)
     shape = (layout.n_blocks, 2, layout.block_size, layout.key_width)

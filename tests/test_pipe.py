@@ -8,7 +8,7 @@ from spacy.util import make_tempdir
 from thinc.api import fix_random_seed
 
 from spacy_globalpointer import GlobalPointerNER
-from spacy_globalpointer.pipeline import DEFAULT_GP_MODEL
+from spacy_globalpointer.ner.pipe import DEFAULT_GP_MODEL
 
 from .conftest import FLAT_DATA, NESTED_DATA, SPANS_KEY, gold_of, make_examples, spans_of
 
@@ -435,7 +435,7 @@ def test_new_label_when_resuming_warns_once():
 def test_grouped_update_equals_one_call(monkeypatch):
     """Docs of very different lengths are scored in separate head calls during
     training; the loss and every gradient are those of a single call."""
-    import spacy_globalpointer.pipeline as gp_pipeline
+    import spacy_globalpointer.ner.pipe as gp_pipeline
 
     fix_random_seed(0)
     long_text = "北京大学在北京" * 30

@@ -19,15 +19,11 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 from thinc.api import NumpyOps
 
-import spacy_globalpointer.pipeline as gp_pipeline
-from spacy_globalpointer.decoding import (
-    Candidates,
-    decode,
-    greedy_non_overlapping,
-    predict_windowed,
-    probability_to_logit,
-)
-from spacy_globalpointer.loss import multilabel_categorical_crossentropy
+import spacy_globalpointer.ner.pipe as gp_pipeline
+from spacy_globalpointer.ner.decoding import decode, greedy_non_overlapping, predict_windowed
+from spacy_globalpointer.ner.thresholds import probability_to_logit
+from spacy_globalpointer.spans import Candidates
+from spacy_globalpointer.ner.loss import multilabel_categorical_crossentropy
 from spacy_globalpointer.models.globalpointer import ROPE_BASE, GlobalPointerHead
 from spacy_globalpointer.models.layout import make_layout
 from spacy_globalpointer.models.types import MASK_VALUE, SpanScores
@@ -575,7 +571,7 @@ def test_windowed_prediction_equals_whole_doc_scoring(trained, monkeypatch):
 
 
 def test_prediction_calls_stay_within_the_score_budget(trained, monkeypatch):
-    import spacy_globalpointer.decoding as decoding
+    import spacy_globalpointer.ner.decoding as decoding
 
     from spacy_globalpointer.models.layout import layout_cost
 

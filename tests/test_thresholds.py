@@ -11,8 +11,8 @@ import srsly
 from spacy.tokens import DocBin
 from thinc.api import fix_random_seed
 
-from spacy_globalpointer.decoding import Candidates
-from spacy_globalpointer.tuning import DevSet, ent_counts, span_counts, tune
+from spacy_globalpointer.spans import Candidates
+from spacy_globalpointer.ner.tuning import DevSet, ent_counts, span_counts, tune
 
 from .conftest import FLAT_DATA, NESTED_DATA, SPANS_KEY, make_examples
 

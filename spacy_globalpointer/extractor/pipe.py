@@ -5,7 +5,7 @@ the doc (reading comprehension, see `question_docs.py`), or a slot such as
 "the product name of this listing". Every span of the doc's context region is
 scored with GlobalPointer; the scores of a doc are normalised with a softmax
 over all its allowed spans (the GlobalPointer write-up's reading-comprehension
-form), the model is trained with one of the losses of `answer_losses.py`, and
+form), the model is trained with one of the losses of `losses.py`, and
 the answer is the span with the highest probability, or none when that
 probability is not above `threshold`.
 """
@@ -20,19 +20,9 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_get_examples
 from spacy.vocab import Vocab
 
-from .answer_decoding import predict_answers
-from .answer_losses import (
-    NO_GOLD,
-    AnswerLossT,
-    make_answer_targets,
-    span_softmax_crossentropy,
-)
-from .answer_scorer import ANSWER_SCORES, answer_score
-from .decoding import Candidates
-from .errors import Errors, Warnings
-from .models.types import GPModelT, SpanScores
-from .gold import doc_preview
-from .pipeline import (
+from ..errors import Errors, Warnings, doc_preview
+from ..models.types import GPModelT, SpanScores
+from ..ner.pipe import (
     DEFAULT_GP_MODEL,
     HEAD_CALL_OVERHEAD,
     MIN_LEARNED_MAX_LENGTH,
@@ -40,13 +30,21 @@ from .pipeline import (
     PREDICT_WINDOW,
     GlobalPointerNER,
 )
-from .thresholds import check_probability
+from ..spans import Candidates, check_probability
+from .decoding import predict_answers
+from .losses import (
+    NO_GOLD,
+    AnswerLossT,
+    make_answer_targets,
+    span_softmax_crossentropy,
+)
 from .question_docs import (
     DEFAULT_ANSWERS_SPANS_KEY,
     DEFAULT_CONTEXT_KEY,
     DEFAULT_SEPARATOR,
     context_bounds,
 )
+from .scorer import ANSWER_SCORES, answer_score
 
 @Language.factory(
     "globalpointer_extractor",
