@@ -19,7 +19,7 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 from thinc.api import NumpyOps
 
-import spacy_globalpointer.ner.pipe as gp_pipeline
+import spacy_globalpointer.base as gp_base
 from spacy_globalpointer.ner.decoding import decode, greedy_non_overlapping, predict_windowed
 from spacy_globalpointer.ner.thresholds import probability_to_logit
 from spacy_globalpointer.spans import Candidates
@@ -563,8 +563,8 @@ def test_windowed_prediction_equals_whole_doc_scoring(trained, monkeypatch):
         got = _as_dict(predict_windowed(head, tokvecs, threshold, max_length, window, max_entries, overhead))
         assert_same_predictions(got, whole, threshold=threshold)
     # Through the pipe, with small windows and calls forced.
-    monkeypatch.setattr(gp_pipeline, "PREDICT_WINDOW", 37)
-    monkeypatch.setattr(gp_pipeline, "PREDICT_BATCH_SCORES", 5000)
+    monkeypatch.setattr(gp_base, "PREDICT_WINDOW", 37)
+    monkeypatch.setattr(gp_base, "PREDICT_BATCH_SCORES", 5000)
     got = _as_dict(pipe.predict(docs))
     at_default = {k: v for k, v in whole.items() if v > pipe.cfg["threshold"]}
     assert_same_predictions(got, at_default, pipe.cfg["threshold"])
@@ -585,11 +585,11 @@ def test_prediction_calls_stay_within_the_score_budget(trained, monkeypatch):
         return real_decode(ops, span_scores, threshold)
 
     monkeypatch.setattr(decoding, "decode", spy)
-    monkeypatch.setattr(gp_pipeline, "PREDICT_WINDOW", 50)
+    monkeypatch.setattr(gp_base, "PREDICT_WINDOW", 50)
     n_labels = len(pipe.labels)
     one_window = layout_cost([50 + pipe.max_length - 1], pipe.max_length, pipe._head.attrs["block_size"])
     budget = 3 * one_window * n_labels  # room for a few windows per call, not all
-    monkeypatch.setattr(gp_pipeline, "PREDICT_BATCH_SCORES", budget)
+    monkeypatch.setattr(gp_base, "PREDICT_BATCH_SCORES", budget)
     trained(trained.make_doc(long_text(3000)))
     assert len(entries) > 1
     assert max(entries) <= budget

@@ -1,22 +1,17 @@
-"""The trainable `globalpointer_ner` pipe."""
+"""The trainable `globalpointer_ner` pipe: nested and flat named-entity
+recognition."""
 import warnings
-from functools import partial
-from itertools import islice
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy
-from spacy.errors import Errors as SpacyErrors
 from spacy.attrs import ENT_IOB, ENT_TYPE
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, set_dropout_rate
 
-from ..errors import Errors, Warnings, describe_error, doc_preview
-from ..models.layout import group_by_geometry
+from ..base import DEFAULT_GP_MODEL, GlobalPointerPipe
+from ..errors import Errors, Warnings, doc_preview
 from ..models.types import GPModelT, SpanScores
 from ..spans import Candidates
 from .decoding import predict_windowed, resolve_ents, top_labels_per_span
@@ -25,48 +20,7 @@ from .loss import boundary_smoothed_targets, multilabel_categorical_crossentropy
 from .scorer import default_score_weights, globalpointer_score, reported_scores
 from .thresholds import ThresholdTable, check_threshold_settings, make_threshold_table
 
-default_model_config = """
-[model]
-@architectures = "spacy-globalpointer.GlobalPointer.v1"
-head_size = 64
-use_rope = true
-max_length = null
-
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 96
-rows = [5000, 1000, 2500, 2500]
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = ${model.tok2vec.embed.width}
-window_size = 1
-maxout_pieces = 3
-depth = 4
-"""
-DEFAULT_GP_MODEL = Config().from_str(default_model_config)["model"]
 DEFAULT_SPANS_KEY = "sc"
-
-# With `max_length = null` the pipe scores spans up to twice the longest gold
-# span seen at initialize (at least MIN_LEARNED_MAX_LENGTH tokens), or up to
-# FALLBACK_MAX_LENGTH when it was initialized from labels alone.
-MIN_LEARNED_MAX_LENGTH = 16
-FALLBACK_MAX_LENGTH = 64
-# Prediction scores docs in windows of PREDICT_WINDOW span starts, grouped by
-# length, with at most PREDICT_BATCH_SCORES score entries (8 MB in float32) per
-# call of the head, so memory stays bounded: many labels or a long max_length
-# mean fewer tokens per call, not more memory. (On CPU, small calls are also
-# faster: the arrays stay in cache and freed memory is reused instead of
-# page-faulted in.) A separate call for a group of shorter docs pays when it
-# saves more than HEAD_CALL_OVERHEAD score entries per label of padding.
-PREDICT_WINDOW = 1024
-PREDICT_BATCH_SCORES = 2**21
-HEAD_CALL_OVERHEAD = 2048
 
 
 @Language.factory(
@@ -169,7 +123,7 @@ def make_globalpointer_ner(
     )
 
 
-class GlobalPointerNER(TrainablePipe):
+class GlobalPointerNER(GlobalPointerPipe):
     """Recognize nested or flat entities by scoring every span with GlobalPointer.
 
     Every span whose probability exceeds `threshold` is written to
@@ -201,29 +155,9 @@ class GlobalPointerNER(TrainablePipe):
         scorer: Optional[Callable] = globalpointer_score,
     ) -> None:
         """Initialize the pipe. See `make_globalpointer_ner` for the settings."""
-        if not isinstance(spans_key, str) or not spans_key:
-            raise ValueError(Errors.GP003.format(name=name, value=spans_key))
-        if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
-            raise ValueError(Errors.GP002.format(name=name, value=max_length))
-        if isinstance(boundary_smoothing, bool) or not (0.0 <= float(boundary_smoothing) < 1.0):
-            raise ValueError(Errors.GP014.format(name=name, value=boundary_smoothing))
-        for setting, value, what, example in (
-            ("missing_spans_key", missing_spans_key, "the regions left unannotated", "missing"),
-            ("incorrect_spans_key", incorrect_spans_key, "the spans known to be wrong", "incorrect_spans"),
-        ):
-            if value is not None and (not isinstance(value, str) or not value or value == spans_key):
-                raise ValueError(
-                    Errors.GP015.format(
-                        name=name, setting=setting, value=value, spans_key=spans_key,
-                        what=what, example=example,
-                    )
-                )
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        self.cfg: Dict[str, Any] = {
-            "labels": [],
+        # Labels whose gold spans were found skipped during `update` (warned once).
+        self._warned_labels: Set[str] = set()
+        cfg = {
             "spans_key": spans_key,
             "annotate_ents": annotate_ents,
             "overwrite_ents": overwrite_ents,
@@ -234,71 +168,33 @@ class GlobalPointerNER(TrainablePipe):
             "max_positive": max_positive,
             "max_length": max_length,
             "learned_max_length": None,
-            "boundary_smoothing": float(boundary_smoothing),
+            "boundary_smoothing": boundary_smoothing,
             "missing_spans_key": missing_spans_key,
             "incorrect_spans_key": incorrect_spans_key,
         }
-        check_threshold_settings(name, self.cfg)
-        # Labels whose gold spans were found skipped during `update` (warned once).
-        self._warned_labels: Set[str] = set()
-        # The architecture's own max_length, used when the pipe's is null.
-        self._model_max_length = self._head.attrs.get("max_length")
-        self._sync_max_length()
+        super().__init__(vocab, model, name, cfg, scorer=scorer)
 
-    # ------------------------------------------------------------------ properties
-
-    @property
-    def key(self) -> str:
-        """The key of `doc.spans` that holds gold and predicted spans."""
-        return str(self.cfg["spans_key"])
-
-    @property
-    def labels(self) -> Tuple[str, ...]:
-        """The entity types, in the order of the model's outputs."""
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        """The labels, as `spacy init labels` saves them."""
-        return list(self.labels)
-
-    @property
-    def max_length(self) -> int:
-        """The longest span, in tokens, that the pipe scores."""
-        for value in (
-            self.cfg["max_length"],
-            self._model_max_length,
-            self.cfg["learned_max_length"],
+    def _check_settings(self) -> None:
+        """Check `boundary_smoothing` (GP014), the partial-annotation keys
+        (GP015) and the thresholds (GP001, GP009, GP010)."""
+        cfg, name = self.cfg, self.name
+        smoothing = cfg["boundary_smoothing"]
+        if isinstance(smoothing, bool) or not (0.0 <= float(smoothing) < 1.0):
+            raise ValueError(Errors.GP014.format(name=name, value=smoothing))
+        cfg["boundary_smoothing"] = float(smoothing)
+        for setting, what, example in (
+            ("missing_spans_key", "the regions left unannotated", "missing"),
+            ("incorrect_spans_key", "the spans known to be wrong", "incorrect_spans"),
         ):
-            if value is not None:
-                return int(value)
-        return FALLBACK_MAX_LENGTH
-
-    @property
-    def _head(self) -> Model:
-        return self.model.get_ref("pointer")
-
-    @property
-    def _label_map(self) -> Dict[str, int]:
-        return {label: i for i, label in enumerate(self.labels)}
-
-    # ------------------------------------------------------------------ labels
-
-    def add_label(self, label: str) -> int:
-        """Add an entity type. RETURNS (int): 0 if it was there already, else 1."""
-        if not isinstance(label, str):
-            raise ValueError(SpacyErrors.E187)
-        if label in self.labels:
-            return 0
-        self._allow_extra_label()
-        self.cfg["labels"].append(label)
-        self.vocab.strings.add(label)
-        return 1
-
-    def _allow_extra_label(self) -> None:
-        """Raise E922 if the model's output size is already fixed."""
-        if self._head.has_dim("nO") and self._head.get_dim("nO") == len(self.labels):
-            raise ValueError(SpacyErrors.E922.format(name=self.name, nO=len(self.labels)))
+            value = cfg[setting]
+            if value is not None and (not isinstance(value, str) or not value or value == self.key):
+                raise ValueError(
+                    Errors.GP015.format(
+                        name=name, setting=setting, value=value, spans_key=self.key,
+                        what=what, example=example,
+                    )
+                )
+        check_threshold_settings(name, cfg)
 
     # ------------------------------------------------------------------ prediction
 
@@ -322,9 +218,7 @@ class GlobalPointerNER(TrainablePipe):
             tokvecs,
             table.floor,
             self.max_length,
-            window=PREDICT_WINDOW,
-            max_entries=max(1, PREDICT_BATCH_SCORES // max(1, len(self.labels))),
-            call_overhead=HEAD_CALL_OVERHEAD,
+            **self._window_settings(),
         )
 
     @property
@@ -382,55 +276,6 @@ class GlobalPointerNER(TrainablePipe):
             )
 
     # ------------------------------------------------------------------ training
-
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Any] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        """Learn from a batch of examples.
-
-        examples (Iterable[Example]): gold in `reference.spans[spans_key]`, or in
-            `reference.ents` with `annotate_ents`.
-        drop (float): the dropout rate.
-        sgd (Optional[thinc.api.Optimizer]): the optimizer.
-        losses (Optional[Dict[str, float]]): accumulated losses, updated in place.
-        RETURNS (Dict[str, float]): the losses.
-        """
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "GlobalPointerNER.update")
-        self._require_initialized()
-        docs = [eg.predicted for eg in examples]
-        if not any(len(doc) for doc in docs):
-            return losses
-        self._sync_max_length()
-        set_dropout_rate(self.model, drop)
-        tokvecs, backprop_tok2vec = self.model.get_ref("tok2vec").begin_update(docs)
-        d_tokvecs: List[Any] = [None] * len(docs)
-        # The head scores docs of similar length together (see
-        # group_by_geometry); the loss is the mean over the whole batch.
-        groups = group_by_geometry(
-            [len(doc) for doc in docs], self.max_length, self._head.attrs["block_size"],
-            overhead=HEAD_CALL_OVERHEAD,
-        )
-        for group in groups:
-            scores, backprop_head = self._head.begin_update([tokvecs[i] for i in group])
-            loss, d_scores = self.get_loss([examples[i] for i in group], scores)
-            share = len(group) / len(examples)
-            d_scores.scores *= share
-            for i, d_vecs in zip(group, backprop_head(d_scores)):
-                d_tokvecs[i] = d_vecs
-            losses[self.name] += loss * share
-        backprop_tok2vec(d_tokvecs)
-        if sgd is not None:
-            self.finish_update(sgd)
-        return losses
 
     def get_loss(
         self, examples: Iterable[Example], span_scores: SpanScores
@@ -554,33 +399,22 @@ class GlobalPointerNER(TrainablePipe):
             `[initialize.components]` or `spacy init labels`; read from the
             data if not given.
         """
-        validate_get_examples(get_examples, "GlobalPointerNER.initialize")
-        if labels is not None:
-            for label in labels:
-                self.add_label(label)
-        # A span can only be too long for a cap set in the config: a cap learned
-        # from this data is at least twice its longest span.
-        fixed_cap = self.cfg["max_length"] or self._model_max_length
+        super().initialize(get_examples, nlp=nlp, labels=labels)
+        if nlp is not None:
+            self._fit_score_weights(nlp)
+
+    def _scan_gold(self, examples: Iterable[Example], add_labels: bool, cap: Optional[int]) -> GoldScan:
+        """Read the gold once (`gold.scan_gold`), take the labels from it if
+        `add_labels`, and raise GP012 when all of it lies in the place this
+        pipe does not read."""
         scan = scan_gold(
-            self._gold_place, get_examples(),
-            known_labels=None if labels is None else self.labels, limit=fixed_cap,
+            self._gold_place, examples, known_labels=None if add_labels else self.labels, limit=cap,
         )
-        if labels is None:
+        if add_labels:
             for label in scan.labels:
                 self.add_label(label)
         self._check_gold_place(scan)
-        self._require_labels()
-        self._warn_about_gold(scan, fixed_cap)
-        if scan.longest:
-            self.cfg["learned_max_length"] = max(MIN_LEARNED_MAX_LENGTH, 2 * scan.longest)
-        self._sync_max_length()
-        head = self._head
-        if head.has_dim("nO") is None:
-            head.set_dim("nO", len(self.labels))
-        sample = [eg.x for eg in islice(get_examples(), 10)]
-        self.model.initialize(X=sample)
-        if nlp is not None:
-            self._fit_score_weights(nlp)
+        return scan
 
     def _check_gold_place(self, scan: GoldScan) -> None:
         """Raise GP012 (no labels) or warn GPW003 (labels given) when all the
@@ -654,7 +488,7 @@ class GlobalPointerNER(TrainablePipe):
         reported = set()
         for name in nlp.component_names:
             pipe = nlp.get_pipe(name)
-            if isinstance(pipe, GlobalPointerNER):
+            if isinstance(pipe, GlobalPointerPipe):
                 reported.update(pipe._reported_scores())
                 continue
             reported.update(nlp.get_pipe_meta(name).default_score_weights or {})
@@ -672,56 +506,6 @@ class GlobalPointerNER(TrainablePipe):
     def _reported_scores(self) -> List[str]:
         """The names of the scores this pipe's scorer returns."""
         return reported_scores(self.key, self.cfg["annotate_ents"])
-
-    # ------------------------------------------------------------------ helpers
-
-    def _sync_max_length(self) -> None:
-        """Give the head the span-length cap in force (pipe setting, else the
-        architecture's, else learned from the data)."""
-        self._head.attrs["max_length"] = self.max_length
-
-    def _require_initialized(self) -> None:
-        """Raise GP004 if the model has no weights yet."""
-        if self._head.has_param("W") is not True or not self.labels:
-            raise ValueError(Errors.GP004.format(name=self.name))
-
-    # ------------------------------------------------------------------ serialization
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
-        """Load the pipe from a bytestring. RETURNS (GlobalPointerNER): self."""
-        return self._load(partial(super().from_bytes, bytes_data, exclude=exclude), "<bytes>")
-
-    def from_disk(self, path, *, exclude: Iterable[str] = tuple()):
-        """Load the pipe from a directory. RETURNS (GlobalPointerNER): self."""
-        path = Path(path)
-        for part in ("cfg", "model"):
-            if part not in exclude and not (path / part).exists():
-                raise ValueError(
-                    Errors.GP007.format(name=self.name, path=path, reason=f"'{part}' is missing")
-                )
-        return self._load(partial(super().from_disk, path, exclude=exclude), path)
-
-    def _load(self, load: Callable[[], Any], source) -> "GlobalPointerNER":
-        """Run one of TrainablePipe's loaders, turning its failures into GP007,
-        check that labels and weights belong together (e.g. not a 'cfg' from
-        another training run) and that the saved thresholds are valid, and
-        give the head its span-length cap."""
-        try:
-            load()
-        except (ValueError, KeyError, TypeError, IndexError) as err:
-            raise ValueError(
-                Errors.GP007.format(name=self.name, path=source, reason=describe_error(err))
-            ) from err
-        head = self._head
-        if head.has_dim("nO") is True and head.get_dim("nO") != len(self.labels):
-            reason = (
-                f"'cfg' lists {len(self.labels)} label(s) but the weights in "
-                f"'model' score {head.get_dim('nO')}"
-            )
-            raise ValueError(Errors.GP007.format(name=self.name, path=source, reason=reason))
-        self._check_loaded_cfg()
-        self._sync_max_length()
-        return self
 
     def _check_loaded_cfg(self) -> None:
         """Fill in settings a pipeline saved by an older version lacks, and
