@@ -126,6 +126,22 @@ class Errors(metaclass=ErrorsWithCodes):
         "span group of the reference docs that holds {what}. Use e.g. "
         "{example!r}, or null."
     )
+    # Threshold tuning (python -m spacy_globalpointer tune-thresholds).
+    GP016 = (
+        "tune-thresholds: the target must be one of {targets}, got {value!r}. "
+        "Use `--target spans` to tune `thresholds` (doc.spans) or `--target "
+        "ents` to tune `ents_thresholds` (doc.ents)."
+    )
+    GP017 = (
+        "Component '{name}' does not write doc.ents (`annotate_ents = false`), "
+        "so it has no entity thresholds to tune: tune the `spans` target "
+        "(`--target spans`)."
+    )
+    GP018 = (
+        "The pipeline has {count} `globalpointer_ner` component(s) ({names}), "
+        "so tune-thresholds cannot choose one: name the component to tune "
+        "with `--pipe`."
+    )
 
     # Batch annotation (spacy_globalpointer.annotate). Codes from GP101 keep
     # clear of the pipe's own.
@@ -202,6 +218,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "make_question_doc: the answer {answer!r} ({label}, characters "
         "{start}..{end} of the context) does not start and end on token "
         "boundaries of the tokenizer, or lies outside the context."
+    )
+    GP025 = (
+        "spacy-globalpointer.ExpectedF1Loss.v1: `{setting}` must be at least 0, "
+        "got {value!r}. Set it in the loss block of the component's config "
+        "(`[components.<name>.loss]`), e.g. `{setting} = 0.01`, or 0 to leave "
+        "the term out."
     )
 
 

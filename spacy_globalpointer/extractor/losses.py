@@ -24,7 +24,8 @@ computed in float32 and the gradient is returned in the input dtype. No dense
 from the (start, end) of every position, which `layout.locate` gives.
 
 Every loss is a registered function (`registry.losses`) returning a callable
-`loss(ops, span_scores, targets) -> (loss per (doc, type), d_scores)`.
+`loss(ops, span_scores, targets) -> (d_scores, loss per (doc, type))`: the
+gradient first, in the order of thinc's losses (`thinc.api.Loss.__call__`).
 """
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +35,7 @@ import numpy
 from spacy.util import registry
 from thinc.types import Floats2d, Floats3d, Floats4d
 
+from ..errors import Errors
 from ..models.types import SpanScores
 from ..ner.loss import multilabel_categorical_crossentropy
 
@@ -85,7 +87,8 @@ class AnswerTargets:
         return doc, label, tuple(xp.asarray(a) for a in (block, label, pos))
 
 
-AnswerLossT = Callable[[object, SpanScores, AnswerTargets], Tuple[Floats2d, Floats4d]]
+# (ops, span_scores, targets) -> (d_scores, loss per (doc, type)), thinc's order.
+AnswerLossT = Callable[[object, SpanScores, AnswerTargets], Tuple[Floats4d, Floats2d]]
 
 
 def make_answer_targets(
@@ -206,15 +209,15 @@ def _segment_reduce(ops, how: str, rows, blocks_per_doc: numpy.ndarray, empty: f
 
 def span_softmax_crossentropy(
     ops, span_scores: SpanScores, targets: AnswerTargets
-) -> Tuple[Floats2d, Floats4d]:
+) -> Tuple[Floats4d, Floats2d]:
     """Softmax cross-entropy of the gold span among the doc's allowed spans,
     -log p(gold). (doc, type) pairs without a reachable gold span add nothing.
 
     ops (thinc.api.Ops): the model's ops.
     span_scores (SpanScores): the model's output.
     targets (AnswerTargets): the gold answers.
-    RETURNS (Tuple[Floats2d, Floats4d]): the loss per (doc, type), and the
-        gradient of the summed loss w.r.t. the scores (in their dtype).
+    RETURNS (Tuple[Floats4d, Floats2d]): the gradient of the summed loss
+        w.r.t. the scores (in their dtype), and the loss per (doc, type).
     """
     xp = ops.xp
     s, allowed, shape = _flat_scores(span_scores, targets)
@@ -229,7 +232,7 @@ def span_softmax_crossentropy(
         grad[index] -= 1
     # No gradient for (doc, type) pairs without a reachable gold span.
     grad *= _per_block(ops, targets.reachable, targets.blocks_per_doc, n_labels)
-    return loss, grad.reshape(shape).astype(span_scores.scores.dtype, copy=False)
+    return grad.reshape(shape).astype(span_scores.scores.dtype, copy=False), loss
 
 
 def expected_f1_loss(
@@ -239,7 +242,7 @@ def expected_f1_loss(
     *,
     entropy_weight: float = 0.0,
     crossentropy_weight: float = 0.0,
-) -> Tuple[Floats2d, Floats4d]:
+) -> Tuple[Floats4d, Floats2d]:
     """Expected F1 with an entropy term, the write-up's F1-optimising loss:
 
         L = -sum_k p_k f_k + lambda * sum_k p_k log p_k
@@ -260,8 +263,8 @@ def expected_f1_loss(
         probabilities (an entropy bonus), 0 optimises expected F1 alone.
     crossentropy_weight (float): weight of the span softmax cross-entropy
         added to the loss (a mixed objective; 0 for the write-up's loss).
-    RETURNS (Tuple[Floats2d, Floats4d]): the loss per (doc, type), and the
-        gradient of the summed loss w.r.t. the scores (in their dtype).
+    RETURNS (Tuple[Floats4d, Floats2d]): the gradient of the summed loss
+        w.r.t. the scores (in their dtype), and the loss per (doc, type).
     """
     xp = ops.xp
     s, allowed, shape = _flat_scores(span_scores, targets)
@@ -283,15 +286,15 @@ def expected_f1_loss(
     loss *= xp.asarray(has_gold, dtype=loss.dtype)
     grad = grad.reshape(shape)
     if crossentropy_weight:
-        ce_loss, ce_grad = span_softmax_crossentropy(ops, span_scores, targets)
+        ce_grad, ce_loss = span_softmax_crossentropy(ops, span_scores, targets)
         loss += crossentropy_weight * ce_loss
         grad += crossentropy_weight * ce_grad.astype(grad.dtype, copy=False)
-    return loss, grad.astype(span_scores.scores.dtype, copy=False)
+    return grad.astype(span_scores.scores.dtype, copy=False), loss
 
 
 def multilabel_answer_loss(
     ops, span_scores: SpanScores, targets: AnswerTargets
-) -> Tuple[Floats2d, Floats4d]:
+) -> Tuple[Floats4d, Floats2d]:
     """The multi-label categorical cross-entropy of `globalpointer_ner` over
     the allowed spans, with the gold answer (if reachable) as the only
     positive. Unlike the softmax losses it also learns from docs without an
@@ -300,8 +303,8 @@ def multilabel_answer_loss(
     ops (thinc.api.Ops): the model's ops.
     span_scores (SpanScores): the model's output.
     targets (AnswerTargets): the gold answers.
-    RETURNS (Tuple[Floats2d, Floats4d]): the loss per (doc, type), and the
-        gradient of the summed loss w.r.t. the scores (in their dtype).
+    RETURNS (Tuple[Floats4d, Floats2d]): the gradient of the summed loss
+        w.r.t. the scores (in their dtype), and the loss per (doc, type).
     """
     xp = ops.xp
     scores = span_scores.scores
@@ -316,7 +319,7 @@ def multilabel_answer_loss(
         targets.allowed.reshape(n_blocks, 1, C * K),
         targets.blocks_per_doc,
     )
-    return loss, grad.reshape(scores.shape)
+    return grad.reshape(scores.shape), loss
 
 
 def span_f1(ops, targets: AnswerTargets, dtype) -> Floats4d:
@@ -358,7 +361,7 @@ def make_expected_f1_loss(
     """
     for name, value in (("entropy_weight", entropy_weight), ("crossentropy_weight", crossentropy_weight)):
         if value < 0:
-            raise ValueError(f"ExpectedF1Loss: `{name}` must be >= 0, got {value!r}.")
+            raise ValueError(Errors.GP025.format(setting=name, value=value))
     # A partial of a module-level function, so the pipe stays picklable.
     return partial(
         expected_f1_loss,

@@ -213,7 +213,7 @@ class GlobalPointerExtractor(GlobalPointerPipe):
                 if label is not None:
                     gold[i, label] = (span.start, span.end)
         targets = make_answer_targets(ops, span_scores, contexts.reshape(-1, 2), gold)
-        loss, grad = self.loss(ops, span_scores, targets)
+        grad, loss = self.loss(ops, span_scores, targets)
         n_docs = max(len(examples), 1)
         grad /= n_docs
         return float(loss.sum()) / n_docs, SpanScores(grad, span_scores.mask, span_scores.layout)

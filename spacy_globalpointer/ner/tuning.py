@@ -25,6 +25,7 @@ import numpy
 from spacy.language import Language
 from spacy.training import Corpus, Example
 
+from ..errors import Errors
 from ..spans import Candidates
 from .decoding import resolve_ents
 from .gold import GoldPlace
@@ -302,12 +303,9 @@ def tune_thresholds(
     pipe: GlobalPointerNER = nlp.get_pipe(pipe_name)
     target = target or ("ents" if pipe.cfg["annotate_ents"] else "spans")
     if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+        raise ValueError(Errors.GP016.format(targets=list(TARGETS), value=target))
     if target == "ents" and not pipe.cfg["annotate_ents"]:
-        raise ValueError(
-            f"Component '{pipe_name}' does not write doc.ents (`annotate_ents = false`): "
-            "tune the `spans` target."
-        )
+        raise ValueError(Errors.GP017.format(name=pipe_name))
     examples = list(Corpus(data, gold_preproc=gold_preproc)(nlp))
     dev = collect_dev_set(nlp, pipe_name, examples, target)
     table: ThresholdTable = pipe.threshold_table
@@ -345,7 +343,5 @@ def _only_globalpointer(nlp: Language) -> str:
     """The name of the pipeline's one `globalpointer_ner` component."""
     names = globalpointer_pipe_names(nlp)
     if len(names) != 1:
-        raise ValueError(
-            f"The pipeline has {len(names)} globalpointer_ner components ({names}): name one with --pipe."
-        )
+        raise ValueError(Errors.GP018.format(count=len(names), names=names))
     return names[0]
