@@ -1,10 +1,13 @@
 """Compatibility: pipelines saved by an earlier version load and predict the
-same, and the old module paths still import.
+same, the old module paths still import, and the entry points resolve.
 
 The pipelines in tests/data/saved were trained and saved, and their
 predictions recorded, by tests/data/make_saved_pipelines.py with the code
 before the restructuring of issue 18 (see `made_by` in predictions.json).
 """
+import configparser
+import importlib
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -64,3 +67,45 @@ def test_saved_pipeline_bytes_round_trip():
     nlp2.from_bytes(nlp.to_bytes())
     texts = [r["text"] for r in RECORD["ner_nested"]]
     _assert_same(_predict(nlp2, texts, "sc"), RECORD["ner_nested"])
+
+
+OLD_MODULES = [
+    "pipeline", "extractor", "answer_losses", "answer_scorer", "answer_decoding", "decoding",
+    "gold", "loss", "scorer", "thresholds", "tuning", "question_docs",
+]
+
+
+@pytest.mark.parametrize("old", OLD_MODULES)
+def test_old_module_paths_still_import(old):
+    """Each old module path holds the names it had, as the very objects of
+    their new place (so isinstance checks and pickles keep working)."""
+    module = importlib.import_module(f"spacy_globalpointer.{old}")
+    names = getattr(module, "__all__", None)
+    if old == "extractor":  # the module became the package of the component
+        names = ["GlobalPointerExtractor", "make_globalpointer_extractor"]
+    else:
+        assert "kept for compatibility" in " ".join(module.__doc__.split())
+    assert names
+    for name in names:
+        value = getattr(module, name)
+        home = getattr(value, "__module__", None)
+        # Thin: nothing is defined at the old path, every name comes from its new module.
+        assert home != module.__name__, name
+        if home is not None and home.startswith("spacy_globalpointer"):
+            assert getattr(importlib.import_module(home), name) is value
+
+
+def test_entry_points_resolve():
+    """The entry points in setup.cfg (the new module paths) and those of the
+    installed distribution (which may still name the old ones) load."""
+    parser = configparser.ConfigParser()
+    parser.read(Path(__file__).parents[1] / "setup.cfg", encoding="utf8")
+    declared = parser["options.entry_points"]
+    for group in ("spacy_factories", "spacy_architectures", "spacy_scorers", "thinc_losses"):
+        for line in declared[group].strip().splitlines():
+            name, target = (part.strip() for part in line.split("="))
+            module, attr = target.split(":")
+            assert callable(getattr(importlib.import_module(module), attr)), name
+        for entry in importlib.metadata.entry_points(group=group):
+            if entry.value.startswith("spacy_globalpointer"):
+                assert callable(entry.load()), entry
