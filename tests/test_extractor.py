@@ -12,7 +12,12 @@ from spacy.util import make_tempdir
 from thinc.api import fix_random_seed
 
 import spacy_globalpointer.base as gp_base
-from spacy_globalpointer import GlobalPointerExtractor, GlobalPointerNER, context_bounds, make_question_doc
+from spacy_globalpointer import (
+    GlobalPointerExtractor,
+    GlobalPointerNER,
+    context_bounds,
+    make_question_doc,
+)
 from spacy_globalpointer.base import GlobalPointerPipe
 from spacy_globalpointer.extractor.losses import segment_softmax
 

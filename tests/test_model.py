@@ -128,7 +128,9 @@ def test_head_block_scores_equal_dense_scores(
 @example(list(LENGTHS), 5, 4, False, 1)
 @example(list(LENGTHS), 5, 4, True, 1)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_head_gradient_matches_finite_differences(dtype, lengths, max_length, block_size, efficient, seed):
+def test_head_gradient_matches_finite_differences(
+    dtype, lengths, max_length, block_size, efficient, seed
+):
     """dX of the head against central differences of every input entry: in
     float64 (without BLIS, whose gemm is float32 only) tightly, and in
     float32 with the default ops and a step that float32 resolves."""

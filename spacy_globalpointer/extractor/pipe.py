@@ -218,7 +218,9 @@ class GlobalPointerExtractor(GlobalPointerPipe):
         grad /= n_docs
         return float(loss.sum()) / n_docs, SpanScores(grad, span_scores.mask, span_scores.layout)
 
-    def _scan_gold(self, examples: Iterable[Example], add_labels: bool, cap: Optional[int]) -> "AnswerScan":
+    def _scan_gold(
+        self, examples: Iterable[Example], add_labels: bool, cap: Optional[int]
+    ) -> "AnswerScan":
         """Collect labels (if `add_labels`) and count the gold answers that
         cannot be scored: too long for `cap`, outside the context, misaligned.
         Raises GP020 for two answers of one type in a doc."""

@@ -403,7 +403,9 @@ class GlobalPointerNER(GlobalPointerPipe):
         if nlp is not None:
             self._fit_score_weights(nlp)
 
-    def _scan_gold(self, examples: Iterable[Example], add_labels: bool, cap: Optional[int]) -> GoldScan:
+    def _scan_gold(
+        self, examples: Iterable[Example], add_labels: bool, cap: Optional[int]
+    ) -> GoldScan:
         """Read the gold once (`gold.scan_gold`), take the labels from it if
         `add_labels`, and raise GP012 when all of it lies in the place this
         pipe does not read."""
