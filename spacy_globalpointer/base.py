@@ -100,7 +100,7 @@ class GlobalPointerPipe(TrainablePipe):
         """
         spans_key, max_length = cfg["spans_key"], cfg["max_length"]
         if not isinstance(spans_key, str) or not spans_key:
-            raise ValueError(Errors.GP003.format(name=name, value=spans_key))
+            raise ValueError(Errors.GP003.format(name=name, setting="spans_key", value=spans_key))
         if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
             raise ValueError(Errors.GP002.format(name=name, value=max_length))
         self.vocab = vocab

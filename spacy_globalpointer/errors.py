@@ -68,8 +68,8 @@ class Errors(metaclass=ErrorsWithCodes):
         "got {value!r}."
     )
     GP003 = (
-        "Component '{name}': `spans_key` must be a non-empty string, got "
-        "{value!r}."
+        "Component '{name}': `{setting}` must be a non-empty string (the key "
+        "of a span group in `doc.spans`), got {value!r}."
     )
     GP004 = (
         "Component '{name}' has not been initialized, so it has no labels and "

@@ -286,8 +286,10 @@ def test_bad_settings():
     nlp = spacy.blank("zh")
     with pytest.raises(ValueError, match="GP001"):
         nlp.add_pipe("globalpointer_extractor", config={"threshold": 1.5})
-    with pytest.raises(ValueError, match="GP003"):
+    with pytest.raises(ValueError, match="GP003.*`context_key`"):
         nlp.add_pipe("globalpointer_extractor", config={"context_key": ""})
+    with pytest.raises(ValueError, match="GP003.*`spans_key`"):
+        nlp.add_pipe("globalpointer_extractor", config={"spans_key": ""})
     with pytest.raises(ValueError, match="entropy_weight"):
         nlp.add_pipe("globalpointer_extractor", config={
             "loss": {"@losses": "spacy-globalpointer.ExpectedF1Loss.v1", "entropy_weight": -1.0}})

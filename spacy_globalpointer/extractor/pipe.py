@@ -142,7 +142,9 @@ class GlobalPointerExtractor(GlobalPointerPipe):
         """Check `context_key` (GP003) and `threshold` (GP001)."""
         context_key = self.cfg["context_key"]
         if not isinstance(context_key, str) or not context_key:
-            raise ValueError(Errors.GP003.format(name=self.name, value=context_key))
+            raise ValueError(
+                Errors.GP003.format(name=self.name, setting="context_key", value=context_key)
+            )
         self.cfg["threshold"] = check_probability(self.name, "threshold", self.cfg["threshold"])
 
     # ------------------------------------------------------------------ prediction
