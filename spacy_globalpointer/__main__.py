@@ -35,7 +35,7 @@ def tune_thresholds_cli(
     and print the before/after scores per type."""
     import numpy
 
-    from .tuning import tune_thresholds
+    from .ner.tuning import tune_thresholds
 
     if not 0.0 < step < 0.5:
         msg.fail("--step must be between 0 and 0.5", exits=1)

@@ -68,8 +68,8 @@ class Errors(metaclass=ErrorsWithCodes):
         "got {value!r}."
     )
     GP003 = (
-        "Component '{name}': `spans_key` must be a non-empty string, got "
-        "{value!r}."
+        "Component '{name}': `{setting}` must be a non-empty string (the key "
+        "of a span group in `doc.spans`), got {value!r}."
     )
     GP004 = (
         "Component '{name}' has not been initialized, so it has no labels and "
@@ -125,6 +125,22 @@ class Errors(metaclass=ErrorsWithCodes):
         "other than `spans_key` ({spans_key!r}), got {value!r}: it names the "
         "span group of the reference docs that holds {what}. Use e.g. "
         "{example!r}, or null."
+    )
+    # Threshold tuning (python -m spacy_globalpointer tune-thresholds).
+    GP016 = (
+        "tune-thresholds: the target must be one of {targets}, got {value!r}. "
+        "Use `--target spans` to tune `thresholds` (doc.spans) or `--target "
+        "ents` to tune `ents_thresholds` (doc.ents)."
+    )
+    GP017 = (
+        "Component '{name}' does not write doc.ents (`annotate_ents = false`), "
+        "so it has no entity thresholds to tune: tune the `spans` target "
+        "(`--target spans`)."
+    )
+    GP018 = (
+        "The pipeline has {count} `globalpointer_ner` component(s) ({names}), "
+        "so tune-thresholds cannot choose one: name the component to tune "
+        "with `--pipe`."
     )
 
     # Batch annotation (spacy_globalpointer.annotate). Codes from GP101 keep
@@ -203,3 +219,24 @@ class Errors(metaclass=ErrorsWithCodes):
         "{start}..{end} of the context) does not start and end on token "
         "boundaries of the tokenizer, or lies outside the context."
     )
+    GP025 = (
+        "spacy-globalpointer.ExpectedF1Loss.v1: `{setting}` must be at least 0, "
+        "got {value!r}. Set it in the loss block of the component's config "
+        "(`[components.<name>.loss]`), e.g. `{setting} = 0.01`, or 0 to leave "
+        "the term out."
+    )
+
+
+# Pieces of messages
+
+
+def doc_preview(doc, n_chars: int = 40) -> str:
+    """The doc's text, shortened for messages."""
+    text = doc.text
+    return text if len(text) <= n_chars else text[:n_chars] + "..."
+
+
+def describe_error(err: Exception) -> str:
+    """The exception's type and first line, shortened for messages."""
+    message = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {message[0] if message else ''}"[:200]

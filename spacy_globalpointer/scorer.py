@@ -1,75 +1,16 @@
-"""The registered scorer: P/R/F for `doc.spans[spans_key]` and, when the pipe
-annotates entities, for `doc.ents`, overall and per type."""
-from typing import Any, Callable, Dict, Iterable, List, Optional
+"""The old module path `spacy_globalpointer.scorer`, kept for compatibility:
+its contents are now in `spacy_globalpointer.ner.scorer`. It re-exports the old
+names for one release and will then be removed; import from the new place."""
+from .ner.scorer import (
+    default_score_weights,
+    globalpointer_score,
+    make_globalpointer_scorer,
+    reported_scores,
+)
 
-from spacy.scorer import Scorer, get_ner_prf
-from spacy.training import Example
-from spacy.util import registry
-
-
-def globalpointer_score(
-    examples: Iterable[Example],
-    *,
-    spans_key: str = "sc",
-    annotate_ents: bool = False,
-    **kwargs: Any,
-) -> Dict[str, Any]:
-    """Score span predictions against the gold.
-
-    examples (Iterable[Example]): examples with predicted and gold docs.
-    spans_key (str): the span group scored, reported as `spans_<key>_{p,r,f}`
-        and `spans_<key>_per_type`.
-    annotate_ents (bool): also report `ents_{p,r,f}` and `ents_per_type`.
-    RETURNS (Dict[str, Any]): the scores. Other keyword arguments (the pipe's
-        settings, passed by spaCy) are ignored.
-    """
-    examples = list(examples)
-
-    def get_spans(doc, _attr):
-        # In entity mode a gold doc may carry its annotation in doc.ents only.
-        if spans_key in doc.spans or not annotate_ents:
-            return doc.spans.get(spans_key, [])
-        return doc.ents
-
-    def has_annotation(doc) -> bool:
-        if spans_key in doc.spans:
-            return True
-        return annotate_ents and doc.has_annotation("ENT_IOB")
-
-    scores = Scorer.score_spans(
-        examples,
-        attr=f"spans_{spans_key}",
-        getter=get_spans,
-        has_annotation=has_annotation,
-        labeled=True,
-        allow_overlap=True,
-    )
-    if annotate_ents:
-        scores.update(get_ner_prf(examples))
-    return scores
-
-
-def reported_scores(spans_key: str, annotate_ents: bool) -> List[str]:
-    """The names of the scores `globalpointer_score` returns for a pipe."""
-    names = [f"spans_{spans_key}_{m}" for m in ("f", "p", "r", "per_type")]
-    if annotate_ents:
-        names += [f"ents_{m}" for m in ("f", "p", "r", "per_type")]
-    return names
-
-
-def default_score_weights(spans_key: str, annotate_ents: bool) -> Dict[str, Optional[float]]:
-    """The training score weights of a pipe: its main output's F decides the
-    checkpoint (entity F with `annotate_ents`, else span F), its P and R and,
-    for flat models, the span F are shown beside it; per-type scores are
-    reported but not shown as columns."""
-    if annotate_ents:
-        return {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None,
-                f"spans_{spans_key}_f": 0.0, f"spans_{spans_key}_per_type": None}
-    return {f"spans_{spans_key}_f": 1.0, f"spans_{spans_key}_p": 0.0,
-            f"spans_{spans_key}_r": 0.0, f"spans_{spans_key}_per_type": None}
-
-
-@registry.scorers("spacy-globalpointer.globalpointer_scorer.v1")
-def make_globalpointer_scorer() -> Callable[..., Dict[str, Any]]:
-    """Registered factory of the default scorer of `globalpointer_ner`."""
-    return globalpointer_score
+__all__ = [
+    "default_score_weights",
+    "globalpointer_score",
+    "make_globalpointer_scorer",
+    "reported_scores",
+]

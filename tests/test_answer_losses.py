@@ -4,7 +4,7 @@ import numpy
 import pytest
 from thinc.api import NumpyOps
 
-from spacy_globalpointer.answer_losses import (
+from spacy_globalpointer.extractor.losses import (
     NO_GOLD,
     expected_f1_loss,
     make_answer_targets,
@@ -12,7 +12,7 @@ from spacy_globalpointer.answer_losses import (
     multilabel_answer_loss,
     span_softmax_crossentropy,
 )
-from spacy_globalpointer.loss import multilabel_categorical_crossentropy
+from spacy_globalpointer.ner.loss import multilabel_categorical_crossentropy
 from spacy_globalpointer.models import GlobalPointerHead, SpanScores
 from spacy_globalpointer.models.types import MASK_VALUE
 
@@ -112,13 +112,13 @@ def test_targets_place_gold_and_context():
 def test_losses_match_brute_force(seed, entropy_weight):
     span_scores, targets = make_problem(seed)
     want_ce, want_ef1 = brute_losses(span_scores, entropy_weight)
-    ce, _ = span_softmax_crossentropy(OPS, span_scores, targets)
+    _, ce = span_softmax_crossentropy(OPS, span_scores, targets)
     reachable = ~numpy.isnan(want_ce)
     numpy.testing.assert_allclose(ce[reachable], want_ce[reachable], rtol=1e-10)
     assert (ce[~reachable] == 0).all()
-    ef1, _ = expected_f1_loss(OPS, span_scores, targets, entropy_weight=entropy_weight)
+    _, ef1 = expected_f1_loss(OPS, span_scores, targets, entropy_weight=entropy_weight)
     numpy.testing.assert_allclose(ef1, want_ef1, rtol=1e-10, atol=1e-12)
-    mixed, _ = expected_f1_loss(
+    _, mixed = expected_f1_loss(
         OPS, span_scores, targets, entropy_weight=entropy_weight, crossentropy_weight=2.0
     )
     numpy.testing.assert_allclose(mixed, want_ef1 + 2 * numpy.nan_to_num(want_ce), rtol=1e-10, atol=1e-12)
@@ -140,7 +140,7 @@ LOSSES = {
 def test_gradient_matches_finite_differences(name):
     loss_fn = LOSSES[name]
     span_scores, targets = make_problem(seed=3)
-    loss, grad = loss_fn(OPS, span_scores, targets)
+    grad, loss = loss_fn(OPS, span_scores, targets)
     assert grad.shape == span_scores.scores.shape and grad.dtype == numpy.float64
     allowed = numpy.broadcast_to(targets.allowed, grad.shape)
     assert (grad[~allowed] == 0).all()
@@ -152,15 +152,15 @@ def test_gradient_matches_finite_differences(name):
         up, down = span_scores.scores.copy(), span_scores.scores.copy()
         up[idx] += eps
         down[idx] -= eps
-        f_up = loss_fn(OPS, SpanScores(up, span_scores.mask, span_scores.layout), targets)[0].sum()
-        f_down = loss_fn(OPS, SpanScores(down, span_scores.mask, span_scores.layout), targets)[0].sum()
+        f_up = loss_fn(OPS, SpanScores(up, span_scores.mask, span_scores.layout), targets)[1].sum()
+        f_down = loss_fn(OPS, SpanScores(down, span_scores.mask, span_scores.layout), targets)[1].sum()
         assert abs((f_up - f_down) / (2 * eps) - grad[idx]) < 1e-6
 
 
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_docs_without_gold_add_no_softmax_loss(name):
     span_scores, targets = make_problem(seed=4)
-    loss, grad = LOSSES[name](OPS, span_scores, targets)
+    grad, loss = LOSSES[name](OPS, span_scores, targets)
     assert loss[1].tolist() == [0.0, 0.0]  # the empty doc
     # Doc 2 has no answer of label 1: only the multi-label CE learns from it.
     block_doc = numpy.repeat(numpy.arange(len(LENGTHS)), targets.blocks_per_doc)
@@ -173,14 +173,14 @@ def test_mixed_loss_learns_unreachable_gold_only_through_expected_f1():
     """Doc 3's answer is too long to be scored: the cross-entropy part adds
     nothing there, the expected-F1 part does."""
     span_scores, targets = make_problem(seed=8)
-    pure, _ = expected_f1_loss(OPS, span_scores, targets)
-    mixed, _ = expected_f1_loss(OPS, span_scores, targets, crossentropy_weight=1.0)
+    _, pure = expected_f1_loss(OPS, span_scores, targets)
+    _, mixed = expected_f1_loss(OPS, span_scores, targets, crossentropy_weight=1.0)
     assert mixed[3, 0] == pure[3, 0] and mixed[0, 0] > pure[0, 0]
 
 
 def test_multilabel_answer_loss_is_the_ner_loss_on_the_answer():
     span_scores, targets = make_problem(seed=5)
-    loss, grad = multilabel_answer_loss(OPS, span_scores, targets)
+    grad, loss = multilabel_answer_loss(OPS, span_scores, targets)
     n_blocks, n_labels, C, K = span_scores.scores.shape
     positive = numpy.zeros((n_blocks, n_labels, C * K), dtype=bool)
     for doc, label in zip(*numpy.nonzero(targets.reachable)):
@@ -198,11 +198,11 @@ def test_multilabel_answer_loss_is_the_ner_loss_on_the_answer():
 def test_float16_is_finite_and_close_to_float32(name, scale):
     loss_fn = LOSSES[name]
     span_scores, targets = make_problem(seed=6, dtype="float16", scale=scale)
-    loss, grad = loss_fn(OPS, span_scores, targets)
+    grad, loss = loss_fn(OPS, span_scores, targets)
     assert grad.dtype == numpy.float16
     assert numpy.isfinite(loss).all() and numpy.isfinite(grad).all()
     wide = SpanScores(span_scores.scores.astype("float32"), span_scores.mask, span_scores.layout)
-    ref_loss, ref_grad = loss_fn(OPS, wide, targets)
+    ref_grad, ref_loss = loss_fn(OPS, wide, targets)
     numpy.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-4)
     numpy.testing.assert_allclose(grad.astype("float32"), ref_grad, atol=2e-3)
 
@@ -212,8 +212,8 @@ def test_masked_values_do_not_matter():
     flipped = numpy.where(span_scores.mask, span_scores.scores, -MASK_VALUE)
     other = SpanScores(flipped, span_scores.mask, span_scores.layout)
     for loss_fn in LOSSES.values():
-        a, da = loss_fn(OPS, span_scores, targets)
-        b, db = loss_fn(OPS, other, targets)
+        da, a = loss_fn(OPS, span_scores, targets)
+        db, b = loss_fn(OPS, other, targets)
         numpy.testing.assert_allclose(a, b)
         numpy.testing.assert_allclose(da, db)
 
@@ -223,7 +223,7 @@ def test_expected_f1_rewards_overlap_and_entropy_weight_is_checked():
     the loss less than lowering a span that does not overlap it lowers it."""
     span_scores, targets = make_problem()
     span_scores.scores[numpy.broadcast_to(span_scores.mask, span_scores.scores.shape)] = 0.0
-    _, grad = expected_f1_loss(OPS, span_scores, targets)
+    grad, _ = expected_f1_loss(OPS, span_scores, targets)
     block, pos = divmod(targets.gold_position[0, 0], grad.shape[2] * grad.shape[3])
     flat = grad.reshape(grad.shape[0], grad.shape[1], -1)
     assert flat[block, 0, pos] < 0  # raising the gold span lowers the loss
@@ -231,7 +231,7 @@ def test_expected_f1_rewards_overlap_and_entropy_weight_is_checked():
     far = [(s, e) for s, e in spans if f1((s, e), GOLD[0][0]) == 0][0]
     b, r, c, _ = span_scores.layout.position([0], [far[0]], [far[1]])
     assert grad[b[0], 0, r[0], c[0]] > 0
-    with pytest.raises(ValueError, match="entropy_weight"):
+    with pytest.raises(ValueError, match=r"\[GP025\].*`entropy_weight`.*-0\.1"):
         make_expected_f1_loss(-0.1)
-    with pytest.raises(ValueError, match="crossentropy_weight"):
+    with pytest.raises(ValueError, match=r"\[GP025\].*`crossentropy_weight`"):
         make_expected_f1_loss(0.1, crossentropy_weight=-1)

@@ -5,7 +5,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_globalpointer.answer_scorer import (
+from spacy_globalpointer.extractor.scorer import (
     answer_exact_match,
     answer_f1,
     answer_score,

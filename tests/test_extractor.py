@@ -11,9 +11,15 @@ from spacy.training import Example
 from spacy.util import make_tempdir
 from thinc.api import fix_random_seed
 
-import spacy_globalpointer.extractor as extractor_module
-from spacy_globalpointer import GlobalPointerExtractor, context_bounds, make_question_doc
-from spacy_globalpointer.answer_losses import segment_softmax
+import spacy_globalpointer.base as gp_base
+from spacy_globalpointer import (
+    GlobalPointerExtractor,
+    GlobalPointerNER,
+    context_bounds,
+    make_question_doc,
+)
+from spacy_globalpointer.base import GlobalPointerPipe
+from spacy_globalpointer.extractor.losses import segment_softmax
 
 KEY = "answer"
 LOSSES = [
@@ -215,9 +221,9 @@ def test_windowed_prediction_equals_whole_doc(trained, monkeypatch):
     docs = [make_question_doc(trained, q, context) for q, _, _ in QA_DATA]
     whole = [(d.spans[KEY][0].start, d.spans[KEY][0].end, float(d.spans[KEY].attrs["scores"][0]))
              for d in trained.pipe(docs)]
-    monkeypatch.setattr(extractor_module, "PREDICT_WINDOW", 5)
+    monkeypatch.setattr(gp_base, "PREDICT_WINDOW", 5)
     # A few score entries per head call: the windows are scored in many groups.
-    monkeypatch.setattr(extractor_module, "PREDICT_BATCH_SCORES", 200)
+    monkeypatch.setattr(gp_base, "PREDICT_BATCH_SCORES", 200)
     docs = [make_question_doc(trained, q, context) for q, _, _ in QA_DATA]
     windowed = [(d.spans[KEY][0].start, d.spans[KEY][0].end, float(d.spans[KEY].attrs["scores"][0]))
                 for d in trained.pipe(docs)]
@@ -280,8 +286,10 @@ def test_bad_settings():
     nlp = spacy.blank("zh")
     with pytest.raises(ValueError, match="GP001"):
         nlp.add_pipe("globalpointer_extractor", config={"threshold": 1.5})
-    with pytest.raises(ValueError, match="GP003"):
+    with pytest.raises(ValueError, match="GP003.*`context_key`"):
         nlp.add_pipe("globalpointer_extractor", config={"context_key": ""})
+    with pytest.raises(ValueError, match="GP003.*`spans_key`"):
+        nlp.add_pipe("globalpointer_extractor", config={"spans_key": ""})
     with pytest.raises(ValueError, match="entropy_weight"):
         nlp.add_pipe("globalpointer_extractor", config={
             "loss": {"@losses": "spacy-globalpointer.ExpectedF1Loss.v1", "entropy_weight": -1.0}})
@@ -289,6 +297,20 @@ def test_bad_settings():
     assert isinstance(pipe, GlobalPointerExtractor)
     with pytest.raises(ValueError, match="GP004"):
         pipe.predict([nlp("问题 [SEP] 上下文")])
+
+
+def test_extractor_and_ner_are_siblings():
+    """Both pipes extend GlobalPointerPipe; the extractor has none of the NER
+    pipe's methods, whose cfg keys it lacks."""
+    assert issubclass(GlobalPointerExtractor, GlobalPointerPipe)
+    assert issubclass(GlobalPointerNER, GlobalPointerPipe)
+    assert not issubclass(GlobalPointerExtractor, GlobalPointerNER)
+    for name in ("_gold_place", "_fit_score_weights", "threshold_table", "_set_ents", "_span_rows"):
+        assert hasattr(GlobalPointerNER, name) and not hasattr(GlobalPointerExtractor, name)
+    nlp = spacy.blank("zh")
+    pipe = nlp.add_pipe("globalpointer_extractor")
+    assert set(pipe.cfg) == {"labels", "spans_key", "context_key", "separator", "threshold",
+                             "max_length", "learned_max_length"}
 
 
 def test_two_types_get_one_answer_each():

@@ -8,7 +8,7 @@ from spacy.util import make_tempdir
 from thinc.api import fix_random_seed
 
 from spacy_globalpointer import GlobalPointerNER
-from spacy_globalpointer.pipeline import DEFAULT_GP_MODEL
+from spacy_globalpointer.ner.pipe import DEFAULT_GP_MODEL
 
 from .conftest import FLAT_DATA, NESTED_DATA, SPANS_KEY, gold_of, make_examples, spans_of
 
@@ -435,7 +435,7 @@ def test_new_label_when_resuming_warns_once():
 def test_grouped_update_equals_one_call(monkeypatch):
     """Docs of very different lengths are scored in separate head calls during
     training; the loss and every gradient are those of a single call."""
-    import spacy_globalpointer.pipeline as gp_pipeline
+    import spacy_globalpointer.base as gp_base
 
     fix_random_seed(0)
     long_text = "北京大学在北京" * 30
@@ -453,11 +453,11 @@ def test_grouped_update_equals_one_call(monkeypatch):
     twin.from_bytes(nlp.to_bytes())
 
     calls = []
-    real = gp_pipeline.group_by_geometry
-    monkeypatch.setattr(gp_pipeline, "group_by_geometry", lambda *a, **k: calls.append(real(*a, **k)) or calls[-1])
+    real = gp_base.group_by_geometry
+    monkeypatch.setattr(gp_base, "group_by_geometry", lambda *a, **k: calls.append(real(*a, **k)) or calls[-1])
     grouped = nlp.update(examples, drop=0.0)
     assert len(calls[-1]) > 1  # the long doc was scored apart from the short ones
-    monkeypatch.setattr(gp_pipeline, "HEAD_CALL_OVERHEAD", 10**12)
+    monkeypatch.setattr(gp_base, "HEAD_CALL_OVERHEAD", 10**12)
     single = twin.update(make_examples(twin, data), drop=0.0)
     assert len(calls[-1]) == 1
     assert grouped["globalpointer_ner"] == pytest.approx(single["globalpointer_ner"], rel=1e-5)

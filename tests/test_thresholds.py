@@ -11,8 +11,8 @@ import srsly
 from spacy.tokens import DocBin
 from thinc.api import fix_random_seed
 
-from spacy_globalpointer.decoding import Candidates
-from spacy_globalpointer.tuning import DevSet, ent_counts, span_counts, tune
+from spacy_globalpointer.spans import Candidates
+from spacy_globalpointer.ner.tuning import DevSet, ent_counts, span_counts, tune
 
 from .conftest import FLAT_DATA, NESTED_DATA, SPANS_KEY, make_examples
 
@@ -228,7 +228,24 @@ def test_tune_thresholds_command_errors(nested, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1
     assert "annotate_ents = false" in " ".join(result.stdout.split())  # wasabi wraps lines
+    assert "GP017" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_tune_thresholds_errors_are_coded(nested, tmp_path):
+    from spacy_globalpointer.ner.tuning import _only_globalpointer, tune_thresholds
+
+    with pytest.raises(ValueError, match=r"\[GP016\].*'tokens'"):
+        tune_thresholds(nested / "model", nested / "dev.spacy", tmp_path / "x", target="tokens")
+    with pytest.raises(ValueError, match=r"\[GP017\] Component 'globalpointer_ner'"):
+        tune_thresholds(nested / "model", nested / "dev.spacy", tmp_path / "x", target="ents")
+    nlp = spacy.blank("zh")
+    for name in ("gp_a", "gp_b"):
+        nlp.add_pipe(PIPE, name=name)
+    with pytest.raises(ValueError, match=r"\[GP018\].*2 .*\['gp_a', 'gp_b'\].*--pipe"):
+        _only_globalpointer(nlp)
+    with pytest.raises(ValueError, match=r"\[GP018\].*0 "):
+        _only_globalpointer(spacy.blank("zh"))
 
 
 def _threshold_sweep_script():

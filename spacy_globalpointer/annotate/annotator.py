@@ -17,7 +17,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.util import import_file, minibatch
 
 from ..errors import Errors
-from ..pipeline import globalpointer_pipe_names
+from ..ner.pipe import globalpointer_pipe_names
 from .sinks import OutputRow, write_docbin, write_rows
 from .sources import AnnotateError, InputRow, Shard, first_line, read_shard
 

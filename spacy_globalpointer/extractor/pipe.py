@@ -5,48 +5,40 @@ the doc (reading comprehension, see `question_docs.py`), or a slot such as
 "the product name of this listing". Every span of the doc's context region is
 scored with GlobalPointer; the scores of a doc are normalised with a softmax
 over all its allowed spans (the GlobalPointer write-up's reading-comprehension
-form), the model is trained with one of the losses of `answer_losses.py`, and
+form), the model is trained with one of the losses of `losses.py`, and
 the answer is the span with the highest probability, or none when that
 probability is not above `threshold`.
 """
 import warnings
-from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy
 from spacy.attrs import IDX, ORTH, SPACY
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example
 from spacy.vocab import Vocab
 
-from .answer_decoding import predict_answers
-from .answer_losses import (
+from ..base import DEFAULT_GP_MODEL, GlobalPointerPipe
+from ..errors import Errors, Warnings, doc_preview
+from ..models.types import GPModelT, SpanScores
+from ..spans import Candidates, check_probability
+from .decoding import predict_answers
+from .losses import (
     NO_GOLD,
     AnswerLossT,
     make_answer_targets,
     span_softmax_crossentropy,
 )
-from .answer_scorer import ANSWER_SCORES, answer_score
-from .decoding import Candidates
-from .errors import Errors, Warnings
-from .models.types import GPModelT, SpanScores
-from .gold import doc_preview
-from .pipeline import (
-    DEFAULT_GP_MODEL,
-    HEAD_CALL_OVERHEAD,
-    MIN_LEARNED_MAX_LENGTH,
-    PREDICT_BATCH_SCORES,
-    PREDICT_WINDOW,
-    GlobalPointerNER,
-)
-from .thresholds import check_probability
 from .question_docs import (
     DEFAULT_ANSWERS_SPANS_KEY,
     DEFAULT_CONTEXT_KEY,
     DEFAULT_SEPARATOR,
     context_bounds,
 )
+from .scorer import ANSWER_SCORES, answer_score
+
 
 @Language.factory(
     "globalpointer_extractor",
@@ -108,7 +100,7 @@ def make_globalpointer_extractor(
     )
 
 
-class GlobalPointerExtractor(GlobalPointerNER):
+class GlobalPointerExtractor(GlobalPointerPipe):
     """Extract at most one answer span per type and doc with GlobalPointer.
 
     The answer of each type is the allowed span (inside the doc's context
@@ -135,19 +127,8 @@ class GlobalPointerExtractor(GlobalPointerNER):
         scorer: Optional[Callable] = answer_score,
     ) -> None:
         """Initialize the pipe. See `make_globalpointer_extractor` for the settings."""
-        for value in (spans_key, context_key):
-            if not isinstance(value, str) or not value:
-                raise ValueError(Errors.GP003.format(name=name, value=value))
-        threshold = check_probability(name, "threshold", threshold)
-        if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
-            raise ValueError(Errors.GP002.format(name=name, value=max_length))
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
         self.loss = loss
-        self.cfg: Dict[str, Any] = {
-            "labels": [],
+        cfg = {
             "spans_key": spans_key,
             "context_key": context_key,
             "separator": separator or None,
@@ -155,8 +136,16 @@ class GlobalPointerExtractor(GlobalPointerNER):
             "max_length": max_length,
             "learned_max_length": None,
         }
-        self._model_max_length = self._head.attrs.get("max_length")
-        self._sync_max_length()
+        super().__init__(vocab, model, name, cfg, scorer=scorer)
+
+    def _check_settings(self) -> None:
+        """Check `context_key` (GP003) and `threshold` (GP001)."""
+        context_key = self.cfg["context_key"]
+        if not isinstance(context_key, str) or not context_key:
+            raise ValueError(
+                Errors.GP003.format(name=self.name, setting="context_key", value=context_key)
+            )
+        self.cfg["threshold"] = check_probability(self.name, "threshold", self.cfg["threshold"])
 
     # ------------------------------------------------------------------ prediction
 
@@ -178,9 +167,7 @@ class GlobalPointerExtractor(GlobalPointerNER):
             tokvecs,
             contexts.reshape(-1, 2),
             self.max_length,
-            window=PREDICT_WINDOW,
-            max_entries=max(1, PREDICT_BATCH_SCORES // max(1, len(self.labels))),
-            call_overhead=HEAD_CALL_OVERHEAD,
+            **self._window_settings(),
         )
 
     def set_annotations(self, docs: Iterable[Doc], candidates: Candidates) -> None:
@@ -228,80 +215,51 @@ class GlobalPointerExtractor(GlobalPointerNER):
                 if label is not None:
                     gold[i, label] = (span.start, span.end)
         targets = make_answer_targets(ops, span_scores, contexts.reshape(-1, 2), gold)
-        loss, grad = self.loss(ops, span_scores, targets)
+        grad, loss = self.loss(ops, span_scores, targets)
         n_docs = max(len(examples), 1)
         grad /= n_docs
         return float(loss.sum()) / n_docs, SpanScores(grad, span_scores.mask, span_scores.layout)
 
-    def initialize(
-        self,
-        get_examples: Callable[[], Iterable[Example]],
-        *,
-        nlp: Optional[Language] = None,
-        labels: Optional[List[str]] = None,
-    ) -> None:
-        """Initialize the pipe for training: labels, the span-length cap and the
-        model's weights. Warns (GPW020) about gold answers that cannot be
-        scored.
-
-        get_examples (Callable[[], Iterable[Example]]): returns the training
-            examples, gold in `reference.spans[spans_key]`.
-        nlp (Language): the current nlp object the component is part of.
-        labels (Optional[List[str]]): the labels to add, e.g. from
-            `[initialize.components]`; read from the data if not given.
-        """
-        validate_get_examples(get_examples, "GlobalPointerExtractor.initialize")
-        for label in labels or []:
-            self.add_label(label)
-        fixed_cap = self.cfg["max_length"] or self._model_max_length
-        longest, problems = self._scan_answers(get_examples(), labels is None, fixed_cap)
-        self._require_labels()
-        if longest:
-            self.cfg["learned_max_length"] = max(MIN_LEARNED_MAX_LENGTH, 2 * longest)
-        self._sync_max_length()
-        head = self._head
-        if head.has_dim("nO") is None:
-            head.set_dim("nO", len(self.labels))
-        sample = [eg.x for eg in islice(get_examples(), 10)]
-        self.model.initialize(X=sample)
-        if problems["first"] is not None:
-            span, doc = problems.pop("first")
-            warnings.warn(
-                Warnings.GPW020.format(
-                    name=self.name, max_length=self.max_length, span=span.text,
-                    label=span.label_, doc=doc_preview(doc), **problems,
-                )
-            )
-
-    def _scan_answers(
+    def _scan_gold(
         self, examples: Iterable[Example], add_labels: bool, cap: Optional[int]
-    ) -> Tuple[int, Dict[str, Any]]:
-        """Collect labels (optionally) and count the gold answers that cannot
-        be scored: too long for `cap`, outside the context, misaligned.
-        RETURNS the longest aligned answer in tokens, and the counts."""
-        longest = 0
-        counts: Dict[str, Any] = {"count": 0, "total": 0, "too_long": 0, "outside": 0,
-                                  "misaligned": 0, "first": None}
+    ) -> "AnswerScan":
+        """Collect labels (if `add_labels`) and count the gold answers that
+        cannot be scored: too long for `cap`, outside the context, misaligned.
+        Raises GP020 for two answers of one type in a doc."""
+        scan = AnswerScan()
         for eg in examples:
             aligned, missing = self._aligned_answers(eg)
             start, end = self._example_context(eg)
-            counts["total"] += len(aligned) + len(missing)
-            counts["misaligned"] += len(missing)
+            scan.total += len(aligned) + len(missing)
+            scan.misaligned += len(missing)
             bad = list(missing)
             for span in aligned:
                 if add_labels:
                     self.add_label(span.label_)
-                longest = max(longest, len(span))
+                scan.longest = max(scan.longest, len(span))
                 too_long = cap is not None and len(span) > cap
                 outside = span.start < start or span.end > end
-                counts["too_long"] += too_long
-                counts["outside"] += outside and not too_long
+                scan.too_long += too_long
+                scan.outside += outside and not too_long
                 if too_long or outside:
                     bad.append(span)
-            counts["count"] += len(bad)
-            if bad and counts["first"] is None:
-                counts["first"] = (bad[0], eg.reference)
-        return longest, counts
+            scan.count += len(bad)
+            if bad and scan.first is None:
+                scan.first = (bad[0], eg.reference)
+        return scan
+
+    def _warn_about_gold(self, scan: "AnswerScan", cap: Optional[int]) -> None:
+        """Warn (GPW020) about gold answers that cannot be scored."""
+        if scan.first is None:
+            return
+        span, doc = scan.first
+        warnings.warn(
+            Warnings.GPW020.format(
+                name=self.name, max_length=self.max_length, span=span.text, label=span.label_,
+                doc=doc_preview(doc), count=scan.count, total=scan.total, too_long=scan.too_long,
+                outside=scan.outside, misaligned=scan.misaligned,
+            )
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -352,6 +310,22 @@ class GlobalPointerExtractor(GlobalPointerNER):
         aligned = _to_predicted(eg, gold)
         found = {span.label_ for span in aligned}
         return aligned, [span for span in gold if span.label_ not in found]
+
+
+@dataclass
+class AnswerScan:
+    """What one pass over the gold answers found: the longest aligned answer
+    (tokens), the answers in all, and those that cannot be scored (`count`):
+    too long, outside the context region, misaligned; the first of them as
+    (span, reference doc)."""
+
+    longest: int = 0
+    total: int = 0
+    count: int = 0
+    too_long: int = 0
+    outside: int = 0
+    misaligned: int = 0
+    first: Optional[Tuple[Span, Doc]] = None
 
 
 def _to_predicted(eg: Example, spans: List[Span]) -> List[Span]:
