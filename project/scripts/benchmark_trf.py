@@ -124,7 +124,7 @@ def build_pipeline(variant: str, bert: Path, train_examples, config_name: str, s
     import spacy
     from spacy.util import load_config
 
-    config = load_config(ROOT / "configs" / config_name)
+    config = load_config(ROOT / "configs" / config_name, interpolate=True)
     name = {"spaCy ner": "ner", "spaCy spancat": "spancat"}.get(variant, "globalpointer_ner")
     del config["components"]["globalpointer_ner"]
     config["components"][name] = component_config(variant, labels_ents=True, spancat_max=spancat_max)
@@ -173,8 +173,11 @@ def main(
     pipelines = {}
     for variant in VARIANTS:
         nlp, name, optimizer = build_pipeline(variant, bert, train_examples[:500], config_name, spancat_max)
-        examples = list(Corpus(corpus_dir / "train.spacy")(nlp))[: batches * 40]
-        chosen = list(minibatch_by_words(examples, size=batch_words))[: batches + 1]
+        chosen = list(minibatch_by_words(_first_words(Corpus(corpus_dir / "train.spacy")(nlp),
+                                                      2 * (batches + 1) * batch_words), size=batch_words))
+        chosen = chosen[: batches + 1]
+        if len(chosen) < batches + 1:
+            sys.exit(f"{corpus_dir}/train.spacy has too few words for {batches + 1} batches of {batch_words}")
         pipelines[variant] = (nlp, name, optimizer, chosen)
         print(f"{variant}: built and initialised", flush=True)
     train_rates: Dict[str, List[float]] = {variant: [] for variant in VARIANTS}
@@ -213,6 +216,17 @@ def main(
            "batch_words": batch_words, "rounds": rounds, "config": config_name, "encoder": encoder,
            "spancat": f"1-{spancat_max}"}
     write_report(results, out_dir, run, tag)
+
+
+def _first_words(examples, n_words: int) -> List:
+    """The first examples of a corpus, up to about n_words words."""
+    out, total = [], 0
+    for eg in examples:
+        if total >= n_words:
+            break
+        out.append(eg)
+        total += len(eg.predicted)
+    return out
 
 
 def _timed_component(pipe, docs) -> float:
