@@ -16,6 +16,14 @@ evaluation is kept for the learning curves.
     python scripts/benchmark.py speed cluener          # interleaved inference speed, seed-0 models
     python scripts/benchmark.py report                 # benchmarks/RESULTS.md
 
+With a pretrained encoder (`--regime vectors`: en_core_web_md's static vectors
+in the words tok2vec; `--regime minilm`: all-MiniLM-L6-v2, see REGIMES) the
+runs go to benchmarks/<corpus>_<regime>.json and the report to
+RESULTS_<regime>.md, apart from the CPU tables:
+
+    python scripts/benchmark.py run litbank --corpus-dir corpus/bench/litbank --regime vectors --steps 2500 --eval-frequency 100
+    python scripts/benchmark.py report --regime vectors
+
 Which output is scored: doc.ents for spaCy ner and for globalpointer_ner on
 flat corpora (it writes entities there), doc.spans["sc"] otherwise.
 """
