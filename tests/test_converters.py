@@ -509,3 +509,103 @@ def test_spans_the_tokenizer_cannot_produce_are_reported():
     assert report.problems == {corpora.TOKENIZER_MISALIGNED: 1}
     assert "'New'" in report.examples[corpora.TOKENIZER_MISALIGNED][0]
     assert "['New York']" in report.examples[corpora.TOKENIZER_MISALIGNED][0]
+
+
+# ---------------------------------------------------------------------------
+# LitBank (layered BIO, one file per document) and BTC (tweets, the source's split)
+
+
+def layered_file(sentences, trailing_o=0):
+    """sentences: lists of (word, L1, L2, ...) -> word<TAB>L1<TAB>...<TAB> lines,
+    with LitBank's trailing tab (and `trailing_o` extra all-O columns)."""
+    return "".join(
+        "".join("\t".join(row + ("O",) * trailing_o) + "\t\n" for row in s) + "\n" for s in sentences
+    )
+
+
+LITBANK = [
+    # L1 is the innermost layer: GPE inside PER inside a wider PER
+    [("my", "O", "B-PER", "B-PER"), ("relatives", "O", "I-PER", "I-PER"), ("in", "O", "I-PER", "I-PER"),
+     ("England", "B-GPE", "I-PER", "I-PER"), ("and", "O", "O", "I-PER"), ("Wales", "B-GPE", "O", "I-PER")],
+    [("Lord", "B-PER", "B-PER", "O"), ("Chancellor", "O", "I-PER", "O"), ("Do", "O", "O", "O"), ("n't", "O", "O", "O")],
+]
+
+
+def test_litbank_layers_and_document_split(tmp_path):
+    import random
+
+    d = tmp_path / "litbank"
+    stems = [f"{n}_novel_{n}_brat" for n in (12, 3, 45, 6, 78, 9, 101, 11, 130, 14)]
+    for i, stem in enumerate(stems):
+        # two files have a fifth tag column, always O (as 12 LitBank files do)
+        write(d / "entities" / "tsv" / f"{stem}.tsv", layered_file(LITBANK, trailing_o=int(i < 2)))
+    write(d / "entities" / "brat" / "ignored.ann", "T1\tGPE 0 1\tx\n")
+    conv = convert.convert("litbank", d, tmp_path / "out", progress=False)
+    # The split PROVENANCE.md proposes: sorted stems, Random(0).shuffle, 80/10/10.
+    order = sorted(stems)
+    random.Random(0).shuffle(order)
+    assert conv.notes[1] == f"dev documents: {order[8]}"
+    assert conv.notes[2] == f"test documents: {order[9]}"
+    assert [conv.splits[s].docs for s in corpora.SPLITS] == [16, 2, 2]
+    nlp = spacy.blank("en")
+    dev = list(DocBin().from_disk(tmp_path / "out" / "dev.spacy").get_docs(nlp.vocab))
+    # the union of the layers' spans, nested ones included; no doc.ents
+    assert spans_of(dev[0]) == [
+        ("my relatives in England", "PER"), ("my relatives in England and Wales", "PER"),
+        ("England", "GPE"), ("Wales", "GPE"),
+    ]
+    assert len(dev[0].ents) == 0
+    assert spans_of(dev[1]) == [("Lord", "PER"), ("Lord Chancellor", "PER")]
+    assert [t.text for t in dev[1]] == ["Lord", "Chancellor", "Do", "n't"]
+    rep = {r.split: r for r in conv.reports}
+    assert rep["train"].spans_read == rep["train"].spans_kept == 8 * 6
+    assert not any(r.problems for r in conv.reports)
+
+
+def test_litbank_ragged_columns_are_an_error(tmp_path):
+    d = tmp_path / "litbank" / "entities" / "tsv"
+    write(d / "1_a_brat.tsv", "England\tB-GPE\tO\t\nand\tO\t\n")
+    with pytest.raises(corpora.CorpusFormatError, match=r"1_a_brat.tsv line 2: expected 'word<TAB>tag<TAB>tag'"):
+        corpora.read_column(str(d / "1_a_brat.tsv"), sep="\t", scheme="bio", words=True, tag_columns=None)
+
+
+def btc_dir(tmp_path):
+    d = tmp_path / "btc"
+    tweets = [
+        [("@BBCNews", "B-ORG"), ("in", "O"), ("New", "B-LOC"), ("York", "I-LOC"), ("😳 ", "O")],
+        [("Theresa", "B-PER"), ("May", "I-PER"), ("", "O"), ("#MH17", "O")],
+    ]
+    sub = d / "train_dev_test_conll"
+    write(sub / "btc.train", words_file(tweets * 2))
+    write(sub / "btc.dev", words_file(tweets[:1]) + "\tO\n\n")  # a tweet of a blank word only
+    # BTC's test file: one separator line made of spaces instead of an empty line
+    test = words_file(tweets).replace("😳 \tO\n\n", "😳 \tO\n   \n")
+    write(sub / "btc.test", test)
+    write(d / "a.conll", words_file(tweets))  # the sections: not read
+    return d
+
+
+def test_btc_split_separator_and_blank_words(tmp_path):
+    conv = convert.convert("btc", btc_dir(tmp_path), tmp_path / "out", progress=False)
+    assert conv.notes == ["official train/dev/test used as they are"]
+    assert [conv.splits[s].docs for s in corpora.SPLITS] == [4, 1, 2]
+    nlp = spacy.blank("en")
+    test = list(DocBin().from_disk(tmp_path / "out" / "test.spacy").get_docs(nlp.vocab))
+    # the line of spaces separates the two tweets; the word's trailing space is
+    # trimmed and the empty word left out, both reported
+    assert [t.text for t in test[0]] == ["@BBCNews", "in", "New", "York", "😳"]
+    assert [t.text for t in test[1]] == ["Theresa", "May", "#MH17"]
+    assert spans_of(test[0]) == ents_of(test[0]) == [("@BBCNews", "ORG"), ("New York", "LOC")]
+    assert spans_of(test[1]) == [("Theresa May", "PER")]
+    rep = {r.split: r for r in conv.reports}
+    assert rep["test"].problems == {corpora.TOKEN_WHITESPACE: 1, corpora.BLANK_TOKEN: 1}
+    assert rep["dev"].problems == {corpora.TOKEN_WHITESPACE: 1, corpora.BLANK_TOKEN: 1, corpora.BLANK_SENTENCE: 1}
+    assert "btc.dev line 7: no word left" in rep["dev"].examples[corpora.BLANK_SENTENCE][0]
+    assert rep["train"].spans_read == rep["train"].spans_kept == 2 * 3
+
+
+def test_btc_tagged_blank_word_is_an_error(tmp_path):
+    d = tmp_path / "btc"
+    write(d / "btc.train", "Theresa\tB-PER\n\tI-PER\n")
+    with pytest.raises(corpora.CorpusFormatError, match=r"btc.train line 2: a word with whitespace \(''\) tagged I-PER"):
+        convert.convert("btc", d, tmp_path / "out", progress=False)

@@ -187,3 +187,77 @@ def _wheel_requirements(wheel: Path) -> str:
     with zipfile.ZipFile(wheel) as zf:
         name = next(n for n in zf.namelist() if n.endswith("METADATA"))
         return zf.read(name).decode("utf8")
+
+
+# ---------------------------------------------------------------------------
+# The benchmark's configs in the pretrained regimes (scripts/benchmark.py)
+
+BENCH_COMPONENTS = ("globalpointer_ner", "ner", "spancat")
+EN_DATA = [
+    ("Obama visited New York", [(0, 5, "PER"), (14, 22, "LOC")]),
+    ("She met Angela Merkel in Berlin today", [(8, 21, "PER"), (25, 31, "LOC")]),
+]
+
+
+def _benchmark():
+    sys.path.insert(0, str(PROJECT / "scripts"))
+    import benchmark
+
+    return benchmark
+
+
+@pytest.mark.parametrize("regime,family", [("cpu", "chars"), ("cpu", "words"), ("vectors", "words"),
+                                           ("minilm", "words")])
+def test_benchmark_components_share_tokenizer_encoder_schedule(regime, family):
+    from spacy.util import load_config, load_model_from_config
+
+    bench = _benchmark()
+    configs = [bench.config_of(c, family, regime) for c in BENCH_COMPONENTS]
+    assert bench.differing_blocks(configs, bench.regime_overrides(regime, 100, "model")) == []
+    for component, path in zip(BENCH_COMPONENTS, configs):
+        if path.exists() or component != "globalpointer_ner":  # GlobalPointer's trf words config ships apart
+            nlp = load_model_from_config(load_config(path), auto_fill=False, validate=True)
+            assert component in nlp.pipe_names
+
+
+def _tiny_vectors(path: Path) -> Path:
+    import numpy
+
+    nlp = spacy.blank("en")
+    for i, word in enumerate("Obama visited New York She met Angela Merkel in Berlin today".split()):
+        nlp.vocab.set_vector(word, numpy.full((8,), 0.1 * i, dtype="float32"))
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize("regime", ["vectors", "minilm"])
+@pytest.mark.parametrize("component", BENCH_COMPONENTS)
+def test_benchmark_regime_configs_train(tmp_path, regime, component, tiny_bert):
+    """Each component's config of the regime trains with the overrides the
+    benchmark gives it, on a tiny local model in place of the real one."""
+    from spacy.cli.train import train as spacy_train
+    from spacy.tokens import DocBin
+
+    bench = _benchmark()
+    path = bench.config_of(component, "words", regime)
+    if not path.exists():
+        pytest.skip(f"{path.name} ships apart")
+    if regime == "minilm":
+        pytest.importorskip("spacy_transformers")
+    model = str(_tiny_vectors(tmp_path / "vectors") if regime == "vectors" else tiny_bert)
+    nlp = spacy.blank("en")
+    docs = []
+    for text, spans in EN_DATA:
+        doc = nlp.make_doc(text)
+        doc.spans["sc"] = doc.ents = [doc.char_span(s, e, label=label) for s, e, label in spans]
+        docs.append(doc)
+    corpus = tmp_path / "train.spacy"
+    DocBin(docs=docs * 3).to_disk(corpus)
+    overrides = bench._flags_to_overrides(bench.regime_overrides(regime, 4, model))
+    overrides.update({"paths.train": str(corpus), "paths.dev": str(corpus), "training.max_steps": 4,
+                      "training.eval_frequency": 2, "system.gpu_allocator": None})
+    spacy_train(path, tmp_path / "out", overrides=overrides)
+    trained = spacy.load(tmp_path / "out" / "model-last")
+    assert component in trained.pipe_names
+    if regime == "vectors":
+        assert trained.vocab.vectors.shape[1] == 8  # the static vectors are in the pipeline

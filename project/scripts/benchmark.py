@@ -16,6 +16,14 @@ evaluation is kept for the learning curves.
     python scripts/benchmark.py speed cluener          # interleaved inference speed, seed-0 models
     python scripts/benchmark.py report                 # benchmarks/RESULTS.md
 
+With a pretrained encoder (`--regime vectors`: en_core_web_md's static vectors
+in the words tok2vec; `--regime minilm`: all-MiniLM-L6-v2, see REGIMES) the
+runs go to benchmarks/<corpus>_<regime>.json and the report to
+RESULTS_<regime>.md, apart from the CPU tables:
+
+    python scripts/benchmark.py run litbank --corpus-dir corpus/bench/litbank --regime vectors --steps 2500 --eval-frequency 100
+    python scripts/benchmark.py report --regime vectors
+
 Which output is scored: doc.ents for spaCy ner and for globalpointer_ner on
 flat corpora (it writes entities there), doc.spans["sc"] otherwise.
 """
@@ -56,6 +64,11 @@ CORPORA = {
               "title": "CMeEE v1 (Chinese, nested, 9 types)"},
     "danplus": {"family": "words", "lang": "da", "flat": False, "spancat": (1, 6), "steps": 3000,
                 "title": "DaN+ news (Danish, nested, 12 types)"},
+    # The pretrained regimes' corpora (issue 19); their budget is set per regime (--steps).
+    "litbank": {"family": "words", "lang": "en", "flat": False, "spancat": (1, 12), "steps": 3000,
+                "title": "LitBank (English, nested, 6 types; split by document)"},
+    "btc": {"family": "words", "lang": "en", "flat": True, "spancat": (1, 4), "steps": 3000,
+            "title": "Broad Twitter Corpus (English, flat, 3 types)"},
 }
 CONFIGS = {
     ("globalpointer_ner", "chars"): ROOT / "configs/globalpointer_tok2vec.cfg",
@@ -66,6 +79,89 @@ CONFIGS = {
     ("spancat", "words"): PROJECT / "configs/spancat_tok2vec_words.cfg",
 }
 EFFICIENT = ["--components.globalpointer_ner.model.@architectures", "spacy-globalpointer.EfficientGlobalPointer.v1"]
+
+# The encoder every component of a run shares. "cpu": the CPU tok2vec from
+# random weights (CONFIGS; the committed tables). The pretrained regimes run on
+# word corpora only, with the model given by path (run's --vectors-model /
+# --transformer-model, project vars vectors_model / transformer_model): the
+# configs name the public model (`en_core_web_md`, a hub name) the way a user
+# would. "vectors": the words tok2vec with en_core_web_md's static vectors;
+# GlobalPointer's run is configs/globalpointer_tok2vec_words.cfg with the two
+# overrides that make it configs/globalpointer_tok2vec_words_vectors.cfg.
+# "minilm": all-MiniLM-L6-v2 fine-tuned through spacy-transformers, the
+# learning rate warmed up over the first 10% of the steps and decayed linearly
+# to 0 at the last one (total_steps = the run's steps).
+MODELS_DIR = os.path.relpath(ROOT.parent / "shared" / "models", PROJECT)
+REGIMES = {
+    "cpu": {"encoder": "CPU tok2vec (random init)", "model": None},
+    "vectors": {"encoder": "CPU words tok2vec + en_core_web_md static vectors", "model": "vectors",
+                "configs": {"globalpointer_ner": ROOT / "configs/globalpointer_tok2vec_words.cfg",
+                            "ner": PROJECT / "configs/ner_tok2vec_words_vectors.cfg",
+                            "spancat": PROJECT / "configs/spancat_tok2vec_words_vectors.cfg"}},
+    "minilm": {"encoder": "all-MiniLM-L6-v2 (spacy-transformers, fine-tuned)", "model": "transformer",
+               "configs": {"globalpointer_ner": ROOT / "configs/globalpointer_trf_words.cfg",
+                           "ner": PROJECT / "configs/ner_trf_words.cfg",
+                           "spancat": PROJECT / "configs/spancat_trf_words.cfg"}},
+}
+DEFAULT_MODELS = {"vectors": f"{MODELS_DIR}/en_core_web_md", "transformer": f"{MODELS_DIR}/all-MiniLM-L6-v2"}
+
+
+def config_of(component: str, family: str, regime: str) -> Path:
+    if regime == "cpu":
+        return CONFIGS[(component, family)]
+    if family != "words":
+        sys.exit(f"the {regime} regime is for word corpora (English) only")
+    return REGIMES[regime]["configs"][component]
+
+
+def regime_overrides(regime: str, steps: int, model: Optional[str]) -> List[str]:
+    """The overrides every component of a run in `regime` gets alike."""
+    if regime == "vectors":
+        return ["--paths.vectors", model, "--components.tok2vec.model.embed.include_static_vectors", "true"]
+    if regime == "minilm":
+        return ["--components.transformer.model.name", model,
+                "--training.optimizer.learn_rate.total_steps", str(steps),
+                "--training.optimizer.learn_rate.warmup_steps", str(max(1, steps // 10))]
+    return []
+
+
+# What every component of a run must share (the protocol): the tokenizer, the
+# encoder's block and the training schedule; only the scores differ.
+SHARED_BLOCKS = (("nlp", "tokenizer"), ("components", "tok2vec"), ("components", "transformer"),
+                 ("training", "optimizer"), ("training", "batcher"), ("training", "dropout"),
+                 ("training", "accumulate_gradient"))
+
+
+def _flags_to_overrides(flags: List[str]) -> Dict[str, object]:
+    """`--section.key value` CLI flags as a config overrides dict, the values
+    read as spaCy's CLI reads them."""
+    overrides: Dict[str, object] = {}
+    for key, value in zip(flags[::2], flags[1::2]):
+        try:
+            overrides[key.lstrip("-")] = json.loads(value)
+        except ValueError:
+            overrides[key.lstrip("-")] = value
+    return overrides
+
+
+def differing_blocks(configs: List[Path], flags: List[str] = ()) -> List[str]:
+    """The SHARED_BLOCKS in which the configs differ once `flags` (the
+    regime's overrides) are applied; a missing config is skipped."""
+    from spacy.util import load_config
+
+    overrides = _flags_to_overrides(list(flags))
+    loaded = [load_config(p, overrides=overrides, interpolate=False) for p in configs if p.exists()]
+    differ = []
+    for section, key in SHARED_BLOCKS:
+        values = [c.get(section, {}).get(key) for c in loaded]
+        if any(v != values[0] for v in values[1:]):
+            differ.append(f"[{section}.{key}]")
+    return differ
+
+
+def regime_tag(regime: str, tag: str) -> str:
+    """Runs of a pretrained regime are kept apart like --tag runs: CORPUS_REGIME[_TAG]."""
+    return "_".join(x for x in ((regime if regime != "cpu" else ""), tag) if x)
 
 
 def _head_dropout(rate: str) -> List[str]:
@@ -274,10 +370,20 @@ def run(
     force: bool = typer.Option(False, "--force", help="Re-run runs already in the JSON"),
     score_split: str = typer.Option("test", "--score-split", help="Split model-best is scored on: "
                                     "test for the reported figures, dev when choosing settings"),
+    regime: str = typer.Option("cpu", "--regime", help="Encoder of every component: " + ", ".join(REGIMES)
+                               + "; a pretrained regime's runs go to OUT_DIR/CORPUS_REGIME.json"),
+    vectors_model: str = typer.Option(DEFAULT_MODELS["vectors"], "--vectors-model",
+                                      help="en_core_web_md (a package name or a path, from project/)"),
+    transformer_model: str = typer.Option(DEFAULT_MODELS["transformer"], "--transformer-model",
+                                          help="all-MiniLM-L6-v2 (a hub name or a path, from project/)"),
 ) -> None:
     """Train every variant once per seed on CORPUS, evaluate model-best on test."""
     spec = CORPORA[corpus]
     steps = steps or spec["steps"]
+    if regime not in REGIMES:
+        sys.exit(f"unknown regime {regime!r}: choose one of {', '.join(REGIMES)}")
+    model = {"vectors": vectors_model, "transformer": transformer_model}.get(REGIMES[regime]["model"])
+    tag = regime_tag(regime, tag)
     names = [v for v in variants.split(",") if v] or DEFAULT_VARIANTS[spec["flat"]]
     if not spec["flat"] and "ner" in names:
         sys.exit("ner is for flat corpora only")
@@ -285,6 +391,11 @@ def run(
     for path in splits.values():
         if not path.exists():
             sys.exit(f"missing {path}: run the convert step first")
+    configs = sorted({config_of(VARIANTS[n]["component"], spec["family"], regime) for n in names})
+    differ = differing_blocks(configs, regime_overrides(regime, steps, model))
+    if differ:
+        sys.exit(f"the configs {', '.join(_rel(c) for c in configs)} differ in {', '.join(differ)}: "
+                 "every component of a run must share the tokenizer, encoder and schedule")
     key = f"{corpus}_{tag}" if tag else corpus
     result_path = _result_path(out_dir, corpus, tag)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -292,7 +403,8 @@ def run(
     smin, smax = spec["spancat"]
     header = {
         "corpus": corpus, "key": key, "title": spec["title"], "flat": spec["flat"], "lang": spec["lang"],
-        "family": spec["family"], "corpus_dir": _rel(corpus_dir), "versions": _versions(),
+        "family": spec["family"], "regime": regime, "encoder": REGIMES[regime]["encoder"], "model": model,
+        "corpus_dir": _rel(corpus_dir), "versions": _versions(),
         "machine": _machine(), "dev_words": sum(len(d) for d in dev_docs),
         "spancat_coverage_train": span_coverage(splits["train"], spec["lang"], smin, smax),
     }
@@ -307,7 +419,7 @@ def run(
                 continue
             out = runs_dir / key / f"{name}_s{seed}"
             log_jsonl = out / "train_log.jsonl"
-            cmd = [PY, "-m", "spacy", "train", _rel(CONFIGS[(component, spec["family"])]),
+            cmd = [PY, "-m", "spacy", "train", _rel(config_of(component, spec["family"], regime)),
                    "--code", "scripts/bench_logger.py", "--output", _rel(out),
                    "--paths.train", _rel(splits["train"]), "--paths.dev", _rel(splits["dev"]),
                    "--system.seed", str(seed), "--training.max_steps", str(steps),
@@ -320,7 +432,7 @@ def run(
                 cmd += ["--vars.annotate_ents", "true"]
             if component == "spancat":
                 cmd += ["--vars.suggester_min_size", str(smin), "--vars.suggester_max_size", str(smax)]
-            cmd += variant["overrides"]
+            cmd += regime_overrides(regime, steps, model) + variant["overrides"]
             print(f"[{key}/{name}/seed {seed}] training", flush=True)
             git_at_start, started = _git(), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
             trained = _run_measured(cmd, out / "train.log")
@@ -349,7 +461,7 @@ def run(
                       f"{entry['best_dev']:.4f} at step {entry['best_step']}), train "
                       f"{entry['train_wps_median'] or 0:.0f} w/s", flush=True)
             _save_run(result_path, header, name, variant["label"], seed, entry)
-    report(out_dir=out_dir, output=None)
+    report(out_dir=out_dir, output=None, regime=regime)
 
 
 @app.command()
@@ -394,7 +506,7 @@ def speed(
         print(f"{n}: {n_words / whole:,.0f} words/s, tok2vec alone {n_words / alone:,.0f}, "
               f"head adds {100 * (whole / alone - 1):.0f}%")
     path.write_text(json.dumps(result, indent=2))
-    report(out_dir=out_dir, output=None)
+    report(out_dir=out_dir, output=None, regime=result.get("regime", "cpu"))
 
 
 def _variant_overrides(name: str, spec: dict) -> Dict[str, object]:
@@ -408,12 +520,7 @@ def _variant_overrides(name: str, spec: dict) -> Dict[str, object]:
         overrides["vars.annotate_ents"] = True
     if component == "spancat":
         overrides["vars.suggester_min_size"], overrides["vars.suggester_max_size"] = spec["spancat"]
-    flags = variant["overrides"]
-    for key, value in zip(flags[::2], flags[1::2]):
-        try:  # as spaCy's CLI reads `--section.key value`
-            overrides[key.lstrip("-")] = json.loads(value)
-        except ValueError:
-            overrides[key.lstrip("-")] = value
+    overrides.update(_flags_to_overrides(variant["overrides"]))
     return overrides
 
 
@@ -569,7 +676,7 @@ def train_speed(
     path.write_text(json.dumps(result, indent=2))
     for name, r in rates.items():
         print(f"{name}: {statistics.median(r):,.0f} training words/s")
-    report(out_dir=out_dir, output=None)
+    report(out_dir=out_dir, output=None, regime=result.get("regime", "cpu"))
 
 
 # ---------------------------------------------------------------------------
@@ -621,7 +728,12 @@ def _fmt(x, nd=1) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
-def _targets(results: Dict[str, dict]) -> List[str]:
+# GlobalPointer's margin over the better spaCy peer that the issues ask for,
+# (flat, nested), per regime: issue 19 for the pretrained ones.
+MARGINS = {"cpu": (2.0, 5.0), "minilm": (1.0, 2.0), "vectors": (0.0, 0.0)}
+
+
+def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[str]:
     """The issue's targets, from the summaries."""
     lines = []
 
@@ -637,9 +749,11 @@ def _targets(results: Dict[str, dict]) -> List[str]:
         if peers:
             best_name = max(peers, key=peers.get)
             best = peers[best_name]
-            margin = 2.0 if res["flat"] else 5.0
-            lines.append(f"| {key}: GP F >= best spaCy peer + {margin:.0f} | GP {gp['f_mean']:.1f} vs "
-                         f"{best_name} {best:.1f} ({gp['f_mean'] - best:+.1f}) | {verdict(gp['f_mean'] >= best + margin)} |")
+            margin = MARGINS[regime][0 if res["flat"] else 1]
+            if margin:
+                lines.append(f"| {key}: GP F >= best spaCy peer + {margin:.0f} | GP {gp['f_mean']:.1f} vs "
+                             f"{best_name} {best:.1f} ({gp['f_mean'] - best:+.1f}) | "
+                             f"{verdict(gp['f_mean'] >= best + margin)} |")
             lines.append(f"| {key}: GP never below the better peer | {gp['f_mean'] - best:+.1f} | "
                          f"{verdict(gp['f_mean'] >= best)} |")
         drops = [d for d in gp["drop_2x"] if d is not None]
@@ -663,23 +777,45 @@ def _targets(results: Dict[str, dict]) -> List[str]:
     return lines
 
 
+CLIMBING_AFTER = 2 / 3  # a best dev step after this share of the budget: still climbing
+
+
+def _best_step_cell(run: dict) -> str:
+    """The run's best dev step, flagged when it is after two thirds of its steps."""
+    step = run.get("best_step")
+    late = step is not None and step > CLIMBING_AFTER * run["steps"]
+    return f"{step}{' (still climbing)' if late else ''}"
+
+
 @app.command()
 def report(
     out_dir: Path = typer.Option(PROJECT / "benchmarks", "--out-dir"),
-    output: Optional[Path] = typer.Option(None, "--output", help="Default: OUT_DIR/RESULTS.md"),
+    output: Optional[Path] = typer.Option(None, "--output", help="Default: OUT_DIR/RESULTS.md, "
+                                          "OUT_DIR/RESULTS_<REGIME>.md for a pretrained regime"),
+    regime: str = typer.Option("cpu", "--regime", help="Whose results: " + ", ".join(REGIMES)),
 ) -> None:
-    """Write RESULTS.md from OUT_DIR/*.json."""
+    """Write RESULTS.md (RESULTS_<REGIME>.md) from the OUT_DIR/*.json of the regime."""
     results = {}
     for path in sorted(out_dir.glob("*.json")):
         data = json.loads(path.read_text())
+        if data.get("regime", "cpu") != regime:
+            continue
         if isinstance(data.get("variants"), dict) and all("runs" in v for v in data["variants"].values()):
             results[data["key"]] = data
     order = {name: i for i, name in enumerate(CORPORA)}
     results = dict(sorted(results.items(), key=lambda kv: (order.get(kv[1]["corpus"], 99), kv[0])))
-    lines = ["# Benchmark: globalpointer_ner vs spaCy ner / spancat", "",
-             "Generated by `python scripts/benchmark.py report` from `benchmarks/<corpus>.json` (every run's "
-             "figures, dev curves and commands are there). Protocol: see the docstring of "
-             "`scripts/benchmark.py` and `benchmarks/notes.md`.", ""]
+    if regime == "cpu":
+        lines = ["# Benchmark: globalpointer_ner vs spaCy ner / spancat", "",
+                 "Generated by `python scripts/benchmark.py report` from `benchmarks/<corpus>.json` (every run's "
+                 "figures, dev curves and commands are there). Protocol: see the docstring of "
+                 "`scripts/benchmark.py` and `benchmarks/notes.md`.", ""]
+    else:
+        lines = [f"# Benchmark, pretrained encoder: {REGIMES[regime]['encoder']}", "",
+                 f"Generated by `python scripts/benchmark.py report --regime {regime}` from "
+                 f"`benchmarks/<corpus>_{regime}.json` (every run's figures, dev curves and commands are there). "
+                 "Protocol: see the docstring of `scripts/benchmark.py`. Every component shares the encoder, "
+                 "schedule, steps and patience (0). A best dev step after two thirds of the steps is flagged "
+                 "*still climbing*: that component had not stopped improving within the budget.", ""]
     if results:
         any_res = next(iter(results.values()))
         lines += ["- Versions: " + ", ".join(f"{k} {v}" for k, v in any_res["versions"].items()),
@@ -697,12 +833,17 @@ def report(
                   "| component | seeds | test F mean ± sd (min-max) | P | R | best dev F | best step per seed | "
                   "dev F at 2x best step - best | train words/s | train s | peak RSS train MiB |",
                   "|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|"]
+        best_steps = {name: ", ".join(str(x) for x in s["best_steps"]) for name, s in summaries.items()}
+        if regime != "cpu":  # per run, in seed order, flagged when still climbing
+            best_steps = {name: ", ".join(f"s{seed}: {_best_step_cell(r)}" for seed, r in
+                                          sorted(res["variants"][name]["runs"].items()) if r.get("status") == "ok")
+                          for name in summaries}
         for name, s in summaries.items():
             label = res["variants"][name]["label"]
             lines.append(
                 f"| {label} (`{name}`) | {s['n']} | **{_fmt(s['f_mean'])}** ± {_fmt(s['f_sd'])} "
                 f"({_fmt(s['f_min'])}-{_fmt(s['f_max'])}) | {_fmt(s['p_mean'])} | {_fmt(s['r_mean'])} | "
-                f"{_fmt(s['dev_mean'])} | {', '.join(str(x) for x in s['best_steps'])} | "
+                f"{_fmt(s['dev_mean'])} | {best_steps[name]} | "
                 f"{', '.join(_fmt(d) if d is not None else 'past budget' for d in s['drop_2x'])} | "
                 f"{s['train_wps']:,.0f} | {s['train_wall']:,.0f} | {s['train_rss']:,.0f} |")
         lines.append("")
@@ -735,15 +876,16 @@ def report(
             for run_ in _ok_runs(variant)[:1]:
                 lines += [run_["train_cmd"], run_["eval_cmd"]]
         lines += ["```", ""]
-    targets = _targets(results)
+    targets = _targets(results, regime)
     if targets:
         lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"] + targets + [""]
-    notes = out_dir / "notes.md"
+    notes = out_dir / ("notes.md" if regime == "cpu" else f"notes_{regime}.md")
     if notes.exists():  # hand-written observations, kept across regenerations
         lines += [notes.read_text(encoding="utf8").rstrip(), ""]
-    if (out_dir / "learning_curves.png").exists():
-        lines += ["![dev F per evaluation](learning_curves.png)", ""]
-    output = output or out_dir / "RESULTS.md"
+    curves = "learning_curves.png" if regime == "cpu" else f"learning_curves_{regime}.png"
+    if (out_dir / curves).exists():
+        lines += [f"![dev F per evaluation]({curves})", ""]
+    output = output or out_dir / ("RESULTS.md" if regime == "cpu" else f"RESULTS_{regime}.md")
     output.write_text("\n".join(lines), encoding="utf8")
     print(f"wrote {_rel(output)}")
 

@@ -3,11 +3,13 @@
     python scripts/convert.py FORMAT INPUT_DIR OUTPUT_DIR [--spans-key sc] [--seed 0] [--limit N] [--lang LANG]
 
 FORMAT is one of cluener, cmeee, bio_tab, bio_space, bmes, weibo, conll_words,
-conll_words_nested, or a corpus name: cmeee_v2 (= cmeee), msra (= bio_tab),
-peoples_daily (= bio_space), resume_ner (= bmes), weibo_ner (= weibo),
-wnut17 (= conll_words, English), danplus (= conll_words_nested, Danish). The
-train/dev/test files are found in INPUT_DIR by name (see
-corpora.find_split_files). Chinese docs are made with spacy.blank("zh") (one
+conll_words_nested, conll_words_layered, btc, or a corpus name: cmeee_v2 (= cmeee),
+msra (= bio_tab), peoples_daily (= bio_space), resume_ner (= bmes), weibo_ner
+(= weibo), wnut17 (= conll_words, English), danplus (= conll_words_nested,
+Danish), litbank (= conll_words_layered, English). The train/dev/test files are
+found in INPUT_DIR by name (see corpora.find_split_files; BTC's in its
+train_dev_test_conll/ sub-folder); LitBank's one file per document
+(INPUT_DIR/entities/tsv/*.tsv) is split by document (corpora.split_documents). Chinese docs are made with spacy.blank("zh") (one
 token per character); word corpora keep their tokens and are checked against
 spacy.blank(LANG)'s tokenizer. All gold spans go to doc.spans[SPANS_KEY]; for
 flat formats a non-overlapping subset also goes to doc.ents. Unlabeled files
@@ -41,6 +43,9 @@ PROBLEM_ACTIONS = {
     corpora.NON_CHAR_DOC: "docs whose tokens are not single characters",
     corpora.TOKENIZER_MISALIGNED: "kept; spaCy's tokenizer for the language cuts inside the span, "
     "so a pipeline that tokenizes with spaCy cannot predict it exactly",
+    corpora.BLANK_TOKEN: "left out of the doc (tagged O, so no gold span changes)",
+    corpora.TOKEN_WHITESPACE: "whitespace trimmed from the word (tagged O)",
+    corpora.BLANK_SENTENCE: "sentences of blank words only: no doc",
 }
 
 
@@ -102,7 +107,15 @@ def convert(
     if ill_formed not in corpora.ILL_FORMED_POLICIES:
         raise ValueError(f"--ill-formed must be one of {corpora.ILL_FORMED_POLICIES}")
     nlp = spacy.blank(lang or spec.lang)
-    files = corpora.find_split_files(Path(input_dir), spec.suffix)
+    input_dir = Path(input_dir)
+    if spec.subdir and (input_dir / spec.subdir).is_dir():
+        input_dir = input_dir / spec.subdir
+    doc_notes: List[str] = []
+    if spec.documents:  # one file per document, split by document
+        documents, doc_notes = corpora.split_documents(input_dir, spec.documents, seed)
+        files = {s: (f"{input_dir} ({len(paths)} documents)", paths) for s, paths in documents.items()}
+    else:
+        files = corpora.find_split_files(input_dir, spec.suffix)
     if not files:
         raise CorpusFormatError(
             str(input_dir), "", f"no train/dev/test files for format {spec.name!r}"
@@ -116,7 +129,10 @@ def convert(
         path, data = files[split]
         msg.text(f"Reading {split}: {path}")
         report = FileReport(path=path, split=split)
-        recs = spec.reader(path, data, ill_formed=ill_formed, report=report)
+        if spec.documents:
+            recs = [rec for doc in data for rec in spec.reader(str(doc), ill_formed=ill_formed, report=report)]
+        else:
+            recs = spec.reader(path, data, ill_formed=ill_formed, report=report)
         reports[split] = report
         if not any(r.labeled for r in recs) or not any(r.spans for r in recs):
             report.unlabeled = True
@@ -130,6 +146,8 @@ def convert(
     # doc once, in file order, and add it to the output split(s) it belongs to.
     keys = {src: [(src, i) for i in range(len(recs))] for src, recs in records.items()}
     splits, notes = corpora.make_splits(keys, seed=seed)
+    if spec.documents:
+        notes = doc_notes
     if limit and limit > 0:
         splits = {s: items[:limit] for s, items in splits.items()}
         notes.append(f"--limit {limit}: only the first {limit} docs of each split are written")
@@ -241,7 +259,8 @@ def main(
     format: str = typer.Argument(
         ...,
         help="cluener, cmeee, bio_tab, bio_space, bmes, weibo, conll_words, conll_words_nested, "
-        "or a corpus name: cmeee_v2, msra, peoples_daily, resume_ner, weibo_ner, wnut17, danplus",
+        "conll_words_layered, btc, or a corpus name: cmeee_v2, msra, peoples_daily, resume_ner, "
+        "weibo_ner, wnut17, danplus, litbank",
     ),
     input_dir: Path = typer.Argument(..., help="Folder with the corpus files"),
     output_dir: Path = typer.Argument(..., help="Folder for train/dev/test.spacy"),

@@ -27,6 +27,10 @@ Supported formats (FORMAT argument of convert.py; aliases in brackets):
   conll_words [wnut17]       token<TAB>tag, BIO, pre-tokenised words (English by default)
   conll_words_nested [danplus]  token<TAB>outer tag<TAB>inner tag, BIO per column, the
                                  union of both columns' spans (Danish by default)
+  conll_words_layered [litbank]  token<TAB>L1<TAB>L2<TAB>...<TAB>, one BIO column per nesting
+                                 layer, the union of the layers' spans; one file per document,
+                                 split by document (English by default)
+  btc                 token<TAB>tag, BIO, tweets; the source's btc.{train,dev,test} (English)
 """
 from __future__ import annotations
 
@@ -55,6 +59,11 @@ ENTS_OVERLAP = "ents_overlap"  # kept in doc.spans, left out of doc.ents
 NON_CHAR_DOC = "non_char_tokens"  # a doc whose tokens are not all single characters
 # kept: the span's edges fall inside a token of spaCy's tokenizer for the language
 TOKENIZER_MISALIGNED = "tokenizer_misaligned"
+# word corpora: a word that is empty or whitespace only (tagged O) is left out;
+# one with whitespace at its edges is trimmed
+BLANK_TOKEN = "blank_token"
+TOKEN_WHITESPACE = "token_whitespace"
+BLANK_SENTENCE = "blank_sentence"  # a sentence of blank words only: no doc
 PROBLEM_KINDS = (
     OUT_OF_RANGE,
     EMPTY,
@@ -66,6 +75,9 @@ PROBLEM_KINDS = (
     ENTS_OVERLAP,
     NON_CHAR_DOC,
     TOKENIZER_MISALIGNED,
+    BLANK_TOKEN,
+    TOKEN_WHITESPACE,
+    BLANK_SENTENCE,
 )
 ILL_FORMED_POLICIES = ("repair", "drop")
 
@@ -397,7 +409,7 @@ def read_column(
     scheme: str,
     weibo: bool = False,
     words: bool = False,
-    tag_columns: int = 1,
+    tag_columns: Optional[int] = 1,
     ill_formed: str = "repair",
     report: Optional[FileReport] = None,
 ) -> List[Record]:
@@ -406,10 +418,15 @@ def read_column(
     scheme: "bio" or "bmes". weibo: the char column ends with a word
     segmentation position (one or more digits) that is stripped. words: the
     first column holds words, joined by single spaces into the text and kept
-    as the record's words. tag_columns: how many tag columns follow the token;
-    each is decoded on its own and the spans of all are kept (nested corpora
-    such as DaN+). Ill-formed tag sequences are counted in `report` and
-    repaired or dropped.
+    as the record's words; a blank word (empty or whitespace only, tag O) is
+    left out and a word with whitespace at its edges is trimmed, both counted
+    in `report`. tag_columns: how many tag columns follow the token; each is
+    decoded on its own and the spans of all are kept (nested corpora such as
+    DaN+). None: the layered format (LitBank), as many tag columns as the
+    file's first line has, the same on every line, one trailing separator
+    allowed. A line of whitespace only separates sentences like a blank one
+    (BTC). Ill-formed tag sequences are counted in `report` and repaired or
+    dropped.
     """
     if ill_formed not in ILL_FORMED_POLICIES:
         raise ValueError(f"ill_formed must be one of {ILL_FORMED_POLICIES}")
@@ -418,9 +435,11 @@ def read_column(
     text = read_text(path, data)
     records: List[Record] = []
     chars: List[str] = []
-    columns: List[List[str]] = [[] for _ in range(tag_columns)]
+    columns: List[List[str]] = [[] for _ in range(tag_columns or 0)]
     joiner = " " if words else ""
     start_line = 0
+    sep_name = "TAB" if sep == "\t" else "space"
+    unit = "word" if words else "char"
 
     def flush() -> None:
         if not chars:
@@ -453,20 +472,41 @@ def read_column(
         for tags in columns:
             tags.clear()
 
+    blank_only = False  # the current sentence has had blank words only
     for i, line in enumerate(io.StringIO(text, newline="\n"), 1):
         line = line.rstrip("\r\n")
         if not line.strip():
+            if blank_only and not chars and report is not None:
+                report.problem(BLANK_SENTENCE, f"{name} line {start_line}: no word left")
+            blank_only = False
             flush()
             continue
         if not chars:
             start_line = i
-        parts = line.rsplit(sep, tag_columns)
-        if len(parts) != 1 + tag_columns or not all(parts):
-            sep_name = "TAB" if sep == "\t" else "space"
-            unit = "word" if words else "char"
-            expected = unit + f"<{sep_name}>tag" * tag_columns
+        if tag_columns is None:  # layered: the first line fixes the number of columns
+            parts = (line[: -len(sep)] if line.endswith(sep) else line).split(sep)
+            if not columns and len(parts) > 1:
+                columns = [[] for _ in range(len(parts) - 1)]
+            n_tags = len(columns) or 1
+        else:
+            parts = line.rsplit(sep, tag_columns)
+            n_tags = tag_columns
+        if len(parts) != 1 + n_tags or not all(parts[1:]) or not (words or parts[0]):
+            expected = unit + f"<{sep_name}>tag" * n_tags
             raise CorpusFormatError(path, f"line {i}", f"expected '{expected}', got {line!r}")
         char, line_tags = parts[0], [t.strip() for t in parts[1:]]
+        if words and (not char.strip() or char != char.strip()):
+            if any(tag != "O" for tag in line_tags):
+                raise CorpusFormatError(
+                    path, f"line {i}", f"a word with whitespace ({char!r}) tagged {'/'.join(line_tags)}"
+                )
+            if report is not None:
+                kind = BLANK_TOKEN if not char.strip() else TOKEN_WHITESPACE
+                report.problem(kind, f"{name} line {i}: word {char!r} (tag O)")
+            char = char.strip()
+            if not char:
+                blank_only = not chars
+                continue
         if weibo:
             m = _WEIBO_CHAR_RE.fullmatch(char)
             if m is None:
@@ -489,6 +529,8 @@ def read_column(
         chars.append(char)
         for tags, tag in zip(columns, line_tags):
             tags.append(tag)
+    if blank_only and not chars and report is not None:
+        report.problem(BLANK_SENTENCE, f"{name} line {start_line}: no word left")
     flush()
     return records
 
@@ -505,10 +547,15 @@ class FormatSpec:
     reader: Callable[..., List[Record]]
     description: str
     lang: str = "zh"  # the spaCy language whose tokenizer the docs must suit
+    # the split files are in this sub-folder of INPUT_DIR when it exists (BTC)
+    subdir: Optional[str] = None
+    # a corpus of one file per document with no split of its own (LitBank): the
+    # glob of its files under INPUT_DIR, split by document (split_documents)
+    documents: Optional[str] = None
 
 
 def _column_reader(
-    sep: str, scheme: str, weibo: bool = False, words: bool = False, tag_columns: int = 1
+    sep: str, scheme: str, weibo: bool = False, words: bool = False, tag_columns: Optional[int] = 1
 ) -> Callable[..., List[Record]]:
     def reader(path, data=None, *, ill_formed="repair", report=None):
         return read_column(
@@ -549,6 +596,16 @@ FORMATS: Dict[str, FormatSpec] = {
         "conll_words_nested", True, None, _column_reader("\t", "bio", words=True, tag_columns=2),
         "word<TAB>tag<TAB>tag BIO, two nested tag columns (DaN+)", lang="da",
     ),
+    "conll_words_layered": FormatSpec(
+        "conll_words_layered", True, ".tsv", _column_reader("\t", "bio", words=True, tag_columns=None),
+        "word<TAB>tag<TAB>... BIO, one tag column per nesting layer, one file per document (LitBank)",
+        lang="en", documents="entities/tsv/*.tsv",
+    ),
+    "btc": FormatSpec(
+        "btc", False, None, _column_reader("\t", "bio", words=True),
+        "word<TAB>tag BIO, pre-tokenised tweets, btc.{train,dev,test} (Broad Twitter Corpus)",
+        lang="en", subdir="train_dev_test_conll",
+    ),
 }
 ALIASES = {
     "cmeee_v2": "cmeee",
@@ -559,6 +616,7 @@ ALIASES = {
     "weibo_ner": "weibo",
     "wnut17": "conll_words",
     "danplus": "conll_words_nested",
+    "litbank": "conll_words_layered",
 }
 
 
@@ -698,6 +756,29 @@ def _seeded_parts(n: int, fractions: Sequence[float], seed: int) -> List[List[in
         start += size
     parts.append(sorted(idx[start:]))
     return parts
+
+
+def split_documents(input_dir: Path, pattern: str, seed: int = 0) -> Tuple[Dict[str, List[Path]], List[str]]:
+    """The document files of a corpus without a split of its own (LitBank),
+    split by document: the files matching `pattern` under `input_dir` (or, if
+    none, `input_dir/*<suffix of pattern>`), sorted by name, shuffled with
+    `random.Random(seed)` and cut 80/10/10 into train/dev/test, each part in
+    name order. With seed 0 this is the split LitBank's PROVENANCE.md proposes.
+    RETURNS split -> files, and notes naming the held-out documents."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise CorpusFormatError(str(input_dir), "", "input folder not found")
+    files = sorted(p for p in input_dir.glob(pattern) if p.is_file())
+    if not files:
+        files = sorted(p for p in input_dir.glob("*" + Path(pattern).suffix) if p.is_file())
+    if not files:
+        raise CorpusFormatError(str(input_dir), "", f"no document files ({pattern})")
+    parts = _seeded_parts(len(files), TRAIN_DEV_TEST, seed)
+    out = {s: [files[i] for i in part] for s, part in zip(SPLITS, parts)}
+    pct = "/".join(f"{f:.0%}".rstrip("%") for f in TRAIN_DEV_TEST)
+    notes = [f"{len(files)} documents split by document {pct} (seed {seed}) into train/dev/test"]
+    notes += [f"{s} documents: {', '.join(p.stem for p in out[s])}" for s in ("dev", "test")]
+    return out, notes
 
 
 def make_splits(labeled: Dict[str, list], seed: int = 0) -> Tuple[Dict[str, list], List[str]]:

@@ -20,7 +20,7 @@ import typer
 PROJECT = Path(__file__).resolve().parent.parent
 STYLE = {"gp": ("tab:red", "-"), "egp": ("tab:orange", "-"), "ner": ("tab:blue", "-"),
          "spancat": ("tab:green", "-"), "gp_norope": ("tab:pink", "--")}
-ORDER = ("cluener", "wnut17", "cmeee", "danplus")
+ORDER = ("cluener", "wnut17", "cmeee", "danplus", "litbank", "btc")
 
 
 def mean_curve(runs):
