@@ -225,6 +225,18 @@ class Errors(metaclass=ErrorsWithCodes):
         "(`[components.<name>.loss]`), e.g. `{setting} = 0.01`, or 0 to leave "
         "the term out."
     )
+    GP040 = (
+        "spacy-globalpointer.tune_threshold.v1: `grid` must list probabilities "
+        "between 0 and 1, got {grid!r}. Leave it out of `[training.before_to_disk]` "
+        "(0.05, 0.10, ..., 0.95) or list the thresholds to try, e.g. "
+        "`grid = [0.1, 0.2, 0.3, 0.4, 0.5]`."
+    )
+    GP041 = (
+        "spacy-globalpointer.tune_threshold.v1 is the training's "
+        "`before_to_disk` callback, but the pipeline has no `globalpointer_ner` "
+        "component (pipes: {pipes}). Add one, or set "
+        "`[training] before_to_disk = null`."
+    )
 
 
 # Pieces of messages
