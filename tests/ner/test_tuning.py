@@ -77,6 +77,20 @@ def test_tune_thresholds_command_errors(nested, tmp_path):
 
 
 
+@pytest.mark.parametrize("step", ["0", "0.5", "0.7"])
+def test_tune_thresholds_command_checks_the_step(step, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_globalpointer.__main__ import app
+
+    data = tmp_path / "dev.spacy"
+    data.write_bytes(b"")  # never read: the step is checked first
+    model, out = str(tmp_path / "model"), str(tmp_path / "out")
+    result = CliRunner().invoke(app, ["tune-thresholds", model, str(data), out, "--step", step])
+    assert result.exit_code == 1
+    assert "[GP019] tune-thresholds: `--step`" in " ".join(result.output.split())
+
+
 def test_tune_thresholds_errors_are_coded(nested, tmp_path):
     from spacy_globalpointer.ner.tuning import _only_globalpointer, tune_thresholds
 
