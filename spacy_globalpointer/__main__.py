@@ -35,10 +35,11 @@ def tune_thresholds_cli(
     and print the before/after scores per type."""
     import numpy
 
+    from .errors import Errors
     from .ner.tuning import tune_thresholds
 
     if not 0.0 < step < 0.5:
-        msg.fail("--step must be between 0 and 0.5", exits=1)
+        msg.fail(Errors.GP019.format(value=step), exits=1)
     grid = tuple(round(float(x), 4) for x in numpy.arange(step, 1.0 - step / 2, step))
     try:
         tuned, rows = tune_thresholds(

@@ -142,6 +142,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "so tune-thresholds cannot choose one: name the component to tune "
         "with `--pipe`."
     )
+    GP019 = (
+        "tune-thresholds: `--step` must be above 0 and below 0.5 (it tries the "
+        "thresholds step, 2 * step, ... up to 1 - step), got {value!r}. Use "
+        "e.g. `--step 0.05`."
+    )
 
     # Batch annotation (spacy_globalpointer.annotate). Codes from GP101 keep
     # clear of the pipe's own.
@@ -195,6 +200,19 @@ class Errors(metaclass=ErrorsWithCodes):
         "Cannot join the Ray cluster at '{address}': {reason}. Start it with "
         "`ray start --head` (and `ray start --address HEAD:6379` on the other "
         "nodes), or leave out `--address` to start a local one for the run."
+    )
+    GP114 = (
+        "Batch annotation: the run ended with shard(s) {missing} not written "
+        "and shard(s) {twice} reported more than once, so the output in "
+        "'{output}' is not complete. This is a bug of spacy-globalpointer: "
+        "please report it with the command you ran. Rerun with `--overwrite` "
+        "to write every shard again."
+    )
+    GP115 = (
+        "Batch annotation: shard {index} of '{path}' has {got} row(s), not the "
+        "{expected} planned: the input changed during the run. Leave it as it "
+        "is until the run ends (or annotate a copy), then rerun with "
+        "`--overwrite`."
     )
     # Codes from 20 on: single-answer extraction (globalpointer_extractor).
     GP020 = (

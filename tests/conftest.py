@@ -7,7 +7,9 @@ from typing import Dict, List, Tuple
 import pytest
 import spacy
 from spacy.language import Language
+from spacy.tokens import DocBin
 from spacy.training import Example
+from thinc.api import fix_random_seed
 
 # Nothing may be fetched from a model hub during the tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -108,3 +110,41 @@ def tiny_bert_en(tmp_path_factory) -> Path:
 @pytest.fixture
 def zh_nlp() -> Language:
     return spacy.blank("zh")
+
+
+# Two small trained `globalpointer_ner` pipelines on disk, shared by the
+# threshold, tuning and threshold-sweep tests.
+
+PIPE = "globalpointer_ner"
+
+
+def _train(config, data, ents, n_iter=60):
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe(PIPE, config=config)
+    examples = make_examples(nlp, data, ents=ents)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(n_iter):
+        nlp.update(examples, sgd=optimizer)
+    return nlp, examples
+
+
+@pytest.fixture(scope="session")
+def nested(tmp_path_factory):
+    """A tiny nested model on disk, and its training data as a DocBin."""
+    nlp, examples = _train({}, NESTED_DATA, ents=False)
+    path = tmp_path_factory.mktemp("nested")
+    nlp.to_disk(path / "model")
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(path / "dev.spacy")
+    return path
+
+
+@pytest.fixture(scope="session")
+def flat(tmp_path_factory):
+    """A tiny flat model (doc.ents) on disk, and its data as a DocBin."""
+    nlp, examples = _train({"annotate_ents": True}, FLAT_DATA, ents=True)
+    path = tmp_path_factory.mktemp("flat")
+    nlp.to_disk(path / "model")
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(path / "dev.spacy")
+    return path
+

@@ -1,5 +1,5 @@
 """Brute-force references and hypothesis strategies shared by the
-property-based tests (test_layout, test_decoding, test_model)."""
+property-based tests (models/test_layout, ner/test_decoding, models/test_globalpointer)."""
 from hypothesis import settings
 from hypothesis import strategies as st
 

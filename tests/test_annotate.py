@@ -260,6 +260,50 @@ def test_several_components(models, texts, tmp_path):
     assert {row["id"]: len(row["spans"]) for row in read_rows(tmp_path / "out")} == expected
 
 
+def test_input_that_changes_during_the_run_stops_it_with_gp115(
+    models, texts, tmp_path, monkeypatch
+):
+    """A shard that no longer has the rows it was planned with (the input
+    file was cut while the run went on) stops the run: GP115 inside GP110."""
+    from spacy_globalpointer.annotate import annotator
+
+    source = write_jsonl(tmp_path / "in.jsonl", texts[:6])
+    real_read_shard = annotator.read_shard
+
+    def cut_input_then_read(shard, *args):
+        if shard.index == 1:
+            lines = source.read_text(encoding="utf8").splitlines(keepends=True)
+            source.write_text("".join(lines[:4]), encoding="utf8")
+        return real_read_shard(shard, *args)
+
+    monkeypatch.setattr(annotator, "read_shard", cut_input_then_read)
+    message = (
+        r"\[GP110\].*\[GP115\] Batch annotation: shard 1 of '.*in\.jsonl' has 1 row\(s\), "
+        r"not the 3 planned: the input changed during the run"
+    )
+    with pytest.raises(AnnotateError, match=message):
+        annotate(models / "plain", source, tmp_path / "out", shard_size=3, progress=False)
+
+
+def test_shards_missing_from_the_results_are_reported_as_gp114(tmp_path):
+    from spacy_globalpointer.annotate import _result
+    from spacy_globalpointer.annotate.annotator import ShardSummary
+
+    source = write_jsonl(tmp_path / "in.jsonl", ["a", "b", "c"])
+    shards = sources.plan_input(source, "text", None, 1).shards
+    done = ShardSummary(
+        shard=0, n_rows=1, n_errors=0, n_spans=0, pid=1, peak_rss_mb=1.0, seconds=0.1,
+        load_seconds=0.0,
+    )
+    message = (
+        r"\[GP114\].*shard\(s\) \[1, 2\] not written and shard\(s\) \[0\] reported more "
+        r"than once.*'.*out'.*a bug of spacy-globalpointer"
+    )
+    with pytest.raises(RuntimeError, match=message):
+        _result(tmp_path / "out", shards, [done, done], 1.0)
+
+
+
 # ------------------------------------------------------------------ Ray engine
 
 

@@ -232,10 +232,9 @@ def _result(
     done = Counter(s.shard for s in summaries)
     missing = [shard.index for shard in shards if shard.index not in done]
     if missing or len(done) != len(summaries):
-        raise RuntimeError(
-            f"Shards missing {missing[:10]} or reported twice "
-            f"{[i for i, n in done.items() if n > 1][:10]}: please report this."
-        )
+        twice = [i for i, n in done.items() if n > 1]
+        message = Errors.GP114.format(missing=missing[:10], twice=twice[:10], output=output)
+        raise RuntimeError(message)
     by_worker: Dict[int, List[ShardSummary]] = {}
     for summary in summaries:
         by_worker.setdefault(summary.pid, []).append(summary)

@@ -194,8 +194,9 @@ class ShardAnnotator:
                     rows.append(OutputRow(row.id, row.position, [], result))
         if len(rows) != shard.n_rows:
             raise RuntimeError(
-                f"Shard {shard.index} of '{shard.path}' has {len(rows)} rows, "
-                f"expected {shard.n_rows}: the input changed during the run."
+                Errors.GP115.format(
+                    index=shard.index, path=shard.path, got=len(rows), expected=shard.n_rows
+                )
             )
         name = f"part-{shard.index:0{task.name_width}d}"
         write_rows(rows, Path(task.output) / name, task.format, task.id_type)

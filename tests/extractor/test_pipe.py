@@ -1,7 +1,6 @@
-"""The `globalpointer_extractor` pipe (single-answer extraction) and the
-question docs it reads."""
+"""The `globalpointer_extractor` pipe (single-answer extraction). (The question
+docs it reads are checked in extractor/test_question_docs.)"""
 import pickle
-import warnings
 
 import numpy
 import pytest
@@ -12,14 +11,7 @@ from spacy.util import make_tempdir
 from thinc.api import fix_random_seed
 
 import spacy_globalpointer.base as gp_base
-from spacy_globalpointer import (
-    GlobalPointerExtractor,
-    GlobalPointerNER,
-    context_bounds,
-    make_question_doc,
-)
-from spacy_globalpointer.base import GlobalPointerPipe
-from spacy_globalpointer.extractor.losses import segment_softmax
+from spacy_globalpointer import GlobalPointerExtractor, context_bounds, make_question_doc
 
 KEY = "answer"
 LOSSES = [
@@ -65,52 +57,6 @@ def train(nlp, examples, n_iter):
         losses = {}
         nlp.update(examples, sgd=optimizer, losses=losses)
     return losses
-
-
-# ---------------------------------------------------------------------------
-# Question docs
-
-
-def test_question_doc_zh_per_character():
-    nlp = spacy.blank("zh")
-    doc = make_question_doc(nlp, "谁发明了电话？", "贝尔发明了电话。", answers={"ANSWER": (0, 2)})
-    assert doc.text == "谁发明了电话？ [SEP] 贝尔发明了电话。"
-    assert [t.text for t in doc[:7]] == list("谁发明了电话？")
-    assert doc.spans["context"][0].text == "贝尔发明了电话。"
-    assert [(s.text, s.label_) for s in doc.spans[KEY]] == [("贝尔", "ANSWER")]
-    start, end = context_bounds(doc)
-    assert doc[start:end].text == "贝尔发明了电话。"
-    # Only the text survives a corpus reader: the separator finds the context.
-    assert context_bounds(nlp(doc.text)) == (start, end)
-
-
-def test_question_doc_other_tokenizer_and_errors():
-    nlp = spacy.blank("en")
-    doc = make_question_doc(nlp, "Who invented it?", "Bell invented the phone.", answers={"WHO": (0, 4)})
-    assert [t.text for t in doc.spans["context"][0]] == ["Bell", "invented", "the", "phone", "."]
-    assert doc.spans[KEY][0].text == "Bell"
-    with pytest.raises(ValueError, match="GP024"):
-        make_question_doc(nlp, "Who?", "Bell invented it.", answers={"WHO": (0, 3)})
-    with pytest.raises(ValueError, match="GP024"):
-        make_question_doc(nlp, "Who?", "Bell", answers={"WHO": (2, 9)})
-    with pytest.raises(ValueError, match="GP023"):
-        make_question_doc(nlp, "Who [SEP] is it?", "Bell")
-    custom = make_question_doc(nlp, "Who?", "Bell", separator="||", context_key="ctx")
-    assert context_bounds(custom, "ctx", "||") == (3, 4)
-    assert context_bounds(nlp(custom.text), "ctx", "||") == (3, 4)
-
-
-def test_context_bounds_fallbacks_and_errors():
-    nlp = spacy.blank("zh")
-    assert context_bounds(nlp("没有分隔符")) == (0, 5)  # the whole doc
-    assert context_bounds(nlp("问题 [SEP]")) == (7, 7)  # nothing after it
-    assert context_bounds(nlp("问题 [SEP] 答"), separator=None) == (0, 8)
-    doc = nlp("甲乙丙丁")
-    doc.spans["context"] = []
-    assert context_bounds(doc) == (0, 0)
-    doc.spans["context"] = [doc[0:1], doc[2:4]]
-    with pytest.raises(ValueError, match="GP021"):
-        context_bounds(doc)
 
 
 # ---------------------------------------------------------------------------
@@ -299,20 +245,6 @@ def test_bad_settings():
         pipe.predict([nlp("问题 [SEP] 上下文")])
 
 
-def test_extractor_and_ner_are_siblings():
-    """Both pipes extend GlobalPointerPipe; the extractor has none of the NER
-    pipe's methods, whose cfg keys it lacks."""
-    assert issubclass(GlobalPointerExtractor, GlobalPointerPipe)
-    assert issubclass(GlobalPointerNER, GlobalPointerPipe)
-    assert not issubclass(GlobalPointerExtractor, GlobalPointerNER)
-    for name in ("_gold_place", "_fit_score_weights", "threshold_table", "_set_ents", "_span_rows"):
-        assert hasattr(GlobalPointerNER, name) and not hasattr(GlobalPointerExtractor, name)
-    nlp = spacy.blank("zh")
-    pipe = nlp.add_pipe("globalpointer_extractor")
-    assert set(pipe.cfg) == {"labels", "spans_key", "context_key", "separator", "threshold",
-                             "max_length", "learned_max_length"}
-
-
 def test_two_types_get_one_answer_each():
     fix_random_seed(0)
     nlp = spacy.blank("zh")
@@ -326,23 +258,6 @@ def test_two_types_get_one_answer_each():
         got = {s.label_: s.text for s in doc.spans[KEY]}
         assert got == {label: c[a:b] for label, (a, b) in answers.items()}
     assert nlp.get_pipe("globalpointer_extractor").labels == ("NAME", "PRICE")
-
-
-def test_segment_softmax_is_a_softmax_per_doc():
-    """The probabilities of each (doc, type) sum to 1 over its allowed spans."""
-    from thinc.api import NumpyOps
-
-    ops = NumpyOps()
-    rng = numpy.random.default_rng(0)
-    scores = rng.normal(size=(5, 2, 7))
-    allowed = rng.random((5, 1, 7)) < 0.6
-    log_z, p = segment_softmax(ops, scores, allowed, numpy.asarray([2, 0, 3]))
-    sums = numpy.stack([p[:2].sum(axis=(0, 2)), p[2:].sum(axis=(0, 2))])
-    numpy.testing.assert_allclose(sums, 1.0)
-    assert numpy.isneginf(log_z[1]).all()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        segment_softmax(ops, scores, numpy.zeros_like(allowed), numpy.asarray([2, 0, 3]))
 
 
 def test_extractor_beside_globalpointer_ner():

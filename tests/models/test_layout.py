@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from spacy_globalpointer.models.layout import group_by_geometry, layout_cost, make_layout
 
-from .strategies import PROPERTY, brute_spans, layout_args, n_spans
+from ..strategies import PROPERTY, brute_spans, layout_args, n_spans
 
 
 @PROPERTY

@@ -15,7 +15,7 @@ from spacy_globalpointer.ner.loss import (
     multilabel_categorical_crossentropy,
 )
 
-from .strategies import PROPERTY
+from ..strategies import PROPERTY
 
 
 def brute_loss(scores, targets, mask, lengths):

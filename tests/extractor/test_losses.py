@@ -1,5 +1,7 @@
 """The single-answer losses, checked against a brute-force enumeration of
 every span and against finite differences."""
+import warnings
+
 import numpy
 import pytest
 from thinc.api import NumpyOps
@@ -10,6 +12,7 @@ from spacy_globalpointer.extractor.losses import (
     make_answer_targets,
     make_expected_f1_loss,
     multilabel_answer_loss,
+    segment_softmax,
     span_softmax_crossentropy,
 )
 from spacy_globalpointer.ner.loss import multilabel_categorical_crossentropy
@@ -235,3 +238,20 @@ def test_expected_f1_rewards_overlap_and_entropy_weight_is_checked():
         make_expected_f1_loss(-0.1)
     with pytest.raises(ValueError, match=r"\[GP025\].*`crossentropy_weight`"):
         make_expected_f1_loss(0.1, crossentropy_weight=-1)
+
+
+def test_segment_softmax_is_a_softmax_per_doc():
+    """The probabilities of each (doc, type) sum to 1 over its allowed spans."""
+    from thinc.api import NumpyOps
+
+    ops = NumpyOps()
+    rng = numpy.random.default_rng(0)
+    scores = rng.normal(size=(5, 2, 7))
+    allowed = rng.random((5, 1, 7)) < 0.6
+    log_z, p = segment_softmax(ops, scores, allowed, numpy.asarray([2, 0, 3]))
+    sums = numpy.stack([p[:2].sum(axis=(0, 2)), p[2:].sum(axis=(0, 2))])
+    numpy.testing.assert_allclose(sums, 1.0)
+    assert numpy.isneginf(log_z[1]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        segment_softmax(ops, scores, numpy.zeros_like(allowed), numpy.asarray([2, 0, 3]))

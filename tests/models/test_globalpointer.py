@@ -10,7 +10,7 @@ from spacy_globalpointer.models import GlobalPointerHead, SpanScores
 from spacy_globalpointer.models.globalpointer import ROPE_BASE
 from spacy_globalpointer.models.types import MASK_VALUE
 
-from .strategies import n_spans
+from ..strategies import n_spans
 
 N_LABELS, WIDTH, D = 3, 5, 4
 LENGTHS = (0, 3, 11, 9)

@@ -1,6 +1,6 @@
 """Decoding of `globalpointer_ner` (`ner/decoding.py`): thresholding the
 span scores and the score-greedy resolution of overlaps, against brute force.
-(Windowed prediction through the pipe is checked in test_robustness.)"""
+(Windowed prediction through the pipe is checked in ner/test_pipe.)"""
 import numpy
 import pytest
 from hypothesis import given
@@ -12,7 +12,7 @@ from spacy_globalpointer.models.types import MASK_VALUE, SpanScores
 from spacy_globalpointer.ner.decoding import decode, greedy_non_overlapping
 from spacy_globalpointer.ner.thresholds import probability_to_logit
 
-from .strategies import PROPERTY, layout_args
+from ..strategies import PROPERTY, layout_args
 
 OPS = NumpyOps()
 
