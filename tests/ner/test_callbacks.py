@@ -9,7 +9,7 @@ from thinc.api import fix_random_seed
 
 from spacy_globalpointer.ner.callbacks import set_best_thresholds
 
-from .conftest import FLAT_DATA, NESTED_DATA, make_examples
+from ..conftest import FLAT_DATA, NESTED_DATA, make_examples
 
 PIPE = "globalpointer_ner"
 CALLBACK = "spacy-globalpointer.tune_threshold.v1"
