@@ -1,6 +1,7 @@
 """Shared fixtures: tiny nested/flat corpora (Chinese, English) and tiny random BERTs on disk."""
 import os
 import string
+import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -8,6 +9,12 @@ import pytest
 import spacy
 from spacy.language import Language
 from spacy.training import Example
+
+# The project's scripts are the package `scripts` of project/ (run there as
+# `python -m scripts.X`); the tests import it from there.
+PROJECT_DIR = str(Path(__file__).resolve().parents[1] / "project")
+if PROJECT_DIR not in sys.path:
+    sys.path.insert(0, PROJECT_DIR)
 
 # Nothing may be fetched from a model hub during the tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -249,13 +249,9 @@ def test_tune_thresholds_errors_are_coded(nested, tmp_path):
 
 
 def _threshold_sweep_script():
-    """The benchmark's `project/scripts/threshold_sweep.py`, imported."""
-    from pathlib import Path
-
-    scripts = str(Path(__file__).resolve().parents[1] / "project" / "scripts")
-    if scripts not in sys.path:
-        sys.path.insert(0, scripts)
-    import threshold_sweep
+    """The benchmark's `project/scripts/threshold_sweep.py`, imported (project/
+    is on sys.path, see conftest.py)."""
+    from scripts import threshold_sweep
 
     return threshold_sweep
 

@@ -1,6 +1,6 @@
 """Throughput and memory of batch annotation (spacy_globalpointer.annotate).
 
-    python scripts/benchmark_annotate.py --data-dir ../../shared/data/cluener
+    python -m scripts.benchmark_annotate --data-dir ../../shared/data/cluener
 
 Trains the CPU config (configs/globalpointer_tok2vec.cfg) for a few hundred
 steps on CLUENER (or takes `--model`), writes N CLUENER texts (train then dev,
@@ -22,12 +22,11 @@ workers, Ray actors) is measured with M and 10M docs. Load averages before
 and after are recorded. Writes benchmarks/annotate.json and
 benchmarks/ANNOTATE.md. One BLAS/OpenMP thread per process.
 """
-import os
+from .common import PROJECT, ROOT, read_jsonl, script_cmd, set_thread_env, versions, write_json, write_jsonl
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+set_thread_env(force=True)  # before numpy is imported
 
-import json  # noqa: E402
+import os  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -39,9 +38,6 @@ from typing import Callable, Dict, List, Optional  # noqa: E402
 
 import typer  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-PROJECT = HERE.parent
-ROOT = PROJECT.parent
 CONFIG = ROOT / "configs" / "globalpointer_tok2vec.cfg"
 
 
@@ -117,11 +113,10 @@ def main(
         "loadavg_after": os.getloadavg(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "versions": versions(),
-        "command": " ".join(["python", "scripts/benchmark_annotate.py"] + sys.argv[1:]),
+        "versions": versions(("spacy", "thinc", "ray", "pyarrow", "spacy-globalpointer"), python=False),
+        "command": " ".join(["python", "-m", "scripts.benchmark_annotate"] + sys.argv[1:]),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "annotate.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")
+    write_json(out_dir / "annotate.json", report, newline=True)
     markdown = render(report)
     (out_dir / "ANNOTATE.md").write_text(markdown, encoding="utf8")
     print(markdown)
@@ -130,7 +125,7 @@ def main(
 def train_model(data_dir: Path, work_dir: Path, steps: int) -> Path:
     """Convert CLUENER and train the CPU config briefly. RETURNS (Path): model-best."""
     corpus, output = work_dir / "corpus", work_dir / "training"
-    run([sys.executable, str(HERE / "convert.py"), "cluener", str(data_dir), str(corpus)])
+    run(script_cmd("convert", "cluener", str(data_dir), str(corpus)))
     run(
         [
             sys.executable, "-m", "spacy", "train", str(CONFIG), "--output", str(output),
@@ -144,23 +139,20 @@ def train_model(data_dir: Path, work_dir: Path, steps: int) -> Path:
 
 def run(command: List[str]) -> None:
     print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=PROJECT)
 
 
 def read_texts(data_dir: Path) -> List[str]:
     """The CLUENER texts, train then dev."""
     texts = []
     for name in ("train.json", "dev.json"):
-        with (data_dir / name).open(encoding="utf8") as file:
-            texts.extend(json.loads(line)["text"] for line in file if line.strip())
+        texts.extend(row["text"] for row in read_jsonl(data_dir / name))
     return texts
 
 
 def write_input(path: Path, texts: List[str], n: int) -> Path:
     """n rows of the texts, repeated in order, as JSON Lines."""
-    with path.open("w", encoding="utf8") as file:
-        for i in range(n):
-            file.write(json.dumps({"text": texts[i % len(texts)]}, ensure_ascii=False) + "\n")
+    write_jsonl(path, ({"text": texts[i % len(texts)]} for i in range(n)))
     return path
 
 
@@ -170,8 +162,7 @@ def plain_pipe(model: Path, source: Path, n_process: int) -> dict:
 
     start = time.perf_counter()
     nlp = spacy.load(model)
-    with source.open(encoding="utf8") as file:
-        texts = [json.loads(line)["text"] for line in file]
+    texts = [row["text"] for row in read_jsonl(source)]
     for _ in nlp.pipe(texts, n_process=n_process):
         pass
     return {"seconds": time.perf_counter() - start, "workers": []}
@@ -188,12 +179,6 @@ def time_model_load(model: Path) -> float:
     base = statistics.median(seconds("import spacy, spacy_globalpointer") for _ in range(3))
     load = statistics.median(seconds(f"import spacy; spacy.load({str(model)!r})") for _ in range(3))
     return round(load - base, 2)
-
-
-def versions() -> Dict[str, str]:
-    from importlib.metadata import version
-
-    return {name: version(name) for name in ("spacy", "thinc", "ray", "pyarrow", "spacy-globalpointer")}
 
 
 def render(report: dict) -> str:
