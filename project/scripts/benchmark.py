@@ -646,8 +646,8 @@ def _fmt(x, nd=1) -> str:
 MARGINS = {"cpu": (2.0, 5.0), "minilm": (1.0, 2.0), "vectors": (0.0, 0.0)}
 
 
-def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[str]:
-    """The issue's targets, from the summaries."""
+def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[tuple]:
+    """The issue's targets, from the summaries: (target, measured, result) rows."""
     lines = []
 
     def verdict(ok):
@@ -664,29 +664,31 @@ def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[str]:
             best = peers[best_name]
             margin = MARGINS[regime][0 if res["flat"] else 1]
             if margin:
-                lines.append(f"| {key}: GP F >= best spaCy peer + {margin:.0f} | GP {gp['f_mean']:.1f} vs "
-                             f"{best_name} {best:.1f} ({gp['f_mean'] - best:+.1f}) | "
-                             f"{verdict(gp['f_mean'] >= best + margin)} |")
-            lines.append(f"| {key}: GP never below the better peer | {gp['f_mean'] - best:+.1f} | "
-                         f"{verdict(gp['f_mean'] >= best)} |")
+                lines.append((f"{key}: GP F >= best spaCy peer + {margin:.0f}",
+                              f"GP {gp['f_mean']:.1f} vs {best_name} {best:.1f} ({gp['f_mean'] - best:+.1f})",
+                              verdict(gp['f_mean'] >= best + margin)))
+            lines.append((f"{key}: GP never below the better peer", f"{gp['f_mean'] - best:+.1f}",
+                          verdict(gp['f_mean'] >= best)))
         drops = [d for d in gp["drop_2x"] if d is not None]
         if drops:
             worst = min(drops)
-            lines.append(f"| {key}: dev F at 2x the best step within 1 point of the best | per seed "
-                         f"{', '.join(_fmt(d) for d in gp['drop_2x'])} | {verdict(worst >= -1.0)} |")
+            lines.append((f"{key}: dev F at 2x the best step within 1 point of the best",
+                          f"per seed {', '.join(_fmt(d) for d in gp['drop_2x'])}", verdict(worst >= -1.0)))
         else:
-            lines.append(f"| {key}: dev F at 2x the best step within 1 point of the best | best steps "
-                         f"{gp['best_steps']}: 2x is past the budget | not measurable |")
+            lines.append((f"{key}: dev F at 2x the best step within 1 point of the best",
+                          f"best steps {gp['best_steps']}: 2x is past the budget", "not measurable"))
         trained = res.get("train_speed", {}).get("variants", {})
         for peer, wanted in (("ner", 1.0), ("spancat", 1.0)):
             if "gp" in trained and peer in trained:
                 ratio = trained["gp"]["train_wps"] / trained[peer]["train_wps"]
-                lines.append(f"| {key}: GP training words/s vs {peer} (interleaved) | {trained['gp']['train_wps']:,.0f} vs "
-                             f"{trained[peer]['train_wps']:,.0f} ({ratio:.2f}x) | {verdict(ratio >= wanted)} (>= {wanted:.1f}x) |")
+                lines.append((f"{key}: GP training words/s vs {peer} (interleaved)",
+                              f"{trained['gp']['train_wps']:,.0f} vs {trained[peer]['train_wps']:,.0f} ({ratio:.2f}x)",
+                              f"{verdict(ratio >= wanted)} (>= {wanted:.1f}x)"))
         speed = res.get("speed", {}).get("variants", {})
         if "gp" in speed and "ner" in speed:
             ratio = speed["gp"]["infer_wps"] / speed["ner"]["infer_wps"]
-            lines.append(f"| {key}: GP inference words/s vs spaCy ner | {ratio:.2f}x | {verdict(ratio >= 1.3)} (>= 1.3x) |")
+            lines.append((f"{key}: GP inference words/s vs spaCy ner", f"{ratio:.2f}x",
+                          f"{verdict(ratio >= 1.3)} (>= 1.3x)"))
     return lines
 
 
@@ -742,48 +744,43 @@ def report(
                   f"{', '.join(map(str, steps))} steps per run, patience 0, model-best chosen on dev, scored on "
                   f"test. spancat suggester n-grams {cov.get('min_size')}-{cov.get('max_size')}: reaches "
                   f"{100 * cov.get('share', 0):.1f}% of the gold train spans (longest {cov.get('max_gold_len')} "
-                  "tokens).", "",
-                  "| component | seeds | test F mean ± sd (min-max) | P | R | best dev F | best step per seed | "
-                  "dev F at 2x best step - best | train words/s | train s | peak RSS train MiB |",
-                  "|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|"]
+                  "tokens).", ""]
         best_steps = {name: ", ".join(str(x) for x in s["best_steps"]) for name, s in summaries.items()}
         if regime != "cpu":  # per run, in seed order, flagged when still climbing
             best_steps = {name: ", ".join(f"s{seed}: {_best_step_cell(r)}" for seed, r in
                                           sorted(res["variants"][name]["runs"].items()) if r.get("status") == "ok")
                           for name in summaries}
-        for name, s in summaries.items():
-            label = res["variants"][name]["label"]
-            lines.append(
-                f"| {label} (`{name}`) | {s['n']} | **{_fmt(s['f_mean'])}** ± {_fmt(s['f_sd'])} "
-                f"({_fmt(s['f_min'])}-{_fmt(s['f_max'])}) | {_fmt(s['p_mean'])} | {_fmt(s['r_mean'])} | "
-                f"{_fmt(s['dev_mean'])} | {best_steps[name]} | "
-                f"{', '.join(_fmt(d) if d is not None else 'past budget' for d in s['drop_2x'])} | "
-                f"{s['train_wps']:,.0f} | {s['train_wall']:,.0f} | {s['train_rss']:,.0f} |")
-        lines.append("")
+        rows = [(f"{res['variants'][name]['label']} (`{name}`)", s["n"],
+                 f"**{_fmt(s['f_mean'])}** ± {_fmt(s['f_sd'])} ({_fmt(s['f_min'])}-{_fmt(s['f_max'])})",
+                 _fmt(s["p_mean"]), _fmt(s["r_mean"]), _fmt(s["dev_mean"]), best_steps[name],
+                 ", ".join(_fmt(d) if d is not None else "past budget" for d in s["drop_2x"]),
+                 f"{s['train_wps']:,.0f}", f"{s['train_wall']:,.0f}", f"{s['train_rss']:,.0f}")
+                for name, s in summaries.items()]
+        lines += [md_table(rows, ["component", "seeds", "test F mean ± sd (min-max)", "P", "R", "best dev F",
+                                  "best step per seed", "dev F at 2x best step - best", "train words/s", "train s",
+                                  "peak RSS train MiB"], "lrlrrrllrrr"), ""]
         trained = res.get("train_speed")
         if trained:
             lines += [f"Training speed (`{trained['cmd']}`): every component updated in turn on the same "
                       f"{trained['batch_words']}-word batches in one process, median of {trained['batches']} "
-                      "batches after a warm-up:", "", "| component | training words/s |", "|---|---:|"]
-            for name, v in trained["variants"].items():
-                lines.append(f"| {VARIANTS[name]['label']} | {v['train_wps']:,.0f} |")
-            lines.append("")
+                      "batches after a warm-up:", "",
+                      md_table([(VARIANTS[name]["label"], f"{v['train_wps']:,.0f}")
+                                for name, v in trained["variants"].items()], ["component", "training words/s"], "lr"),
+                      ""]
         speed = res.get("speed")
         if speed:
             lines += [f"Inference (`{speed['cmd']}`, seed-{speed['seed']} models, test split, interleaved, median of "
                       f"{speed['rounds']} rounds):", "",
-                      "| component | words/s | tok2vec alone words/s | head adds |", "|---|---:|---:|---:|"]
-            for name, v in speed["variants"].items():
-                lines.append(f"| {res['variants'][name]['label']} | {v['infer_wps']:,.0f} | "
-                             f"{v['tok2vec_only_wps']:,.0f} | {100 * v['head_overhead']:.0f}% |")
-            lines.append("")
+                      md_table([(res["variants"][name]["label"], f"{v['infer_wps']:,.0f}", f"{v['tok2vec_only_wps']:,.0f}",
+                                 f"{100 * v['head_overhead']:.0f}%") for name, v in speed["variants"].items()],
+                               ["component", "words/s", "tok2vec alone words/s", "head adds"], "lrrr"),
+                      ""]
         labels = sorted({lab for s in summaries.values() for lab in s["per_type"]})
         if labels:
             lines += ["Per-type test F (mean over seeds):", "",
-                      "| type | " + " | ".join(summaries) + " |", "|---|" + "---:|" * len(summaries)]
-            for label in labels:
-                lines.append(f"| {label} | " + " | ".join(_fmt(s["per_type"].get(label)) for s in summaries.values()) + " |")
-            lines.append("")
+                      md_table([(label, *(_fmt(s["per_type"].get(label)) for s in summaries.values())) for label in labels],
+                               ["type", *summaries], "l" + "r" * len(summaries)),
+                      ""]
         lines += ["Commands (from `project/`):", "", "```"]
         for name, variant in res["variants"].items():
             for run_ in _ok_runs(variant)[:1]:
@@ -791,7 +788,7 @@ def report(
         lines += ["```", ""]
     targets = _targets(results, regime)
     if targets:
-        lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"] + targets + [""]
+        lines += ["## Targets", "", md_table(targets, ["target", "measured", "result"], "lll"), ""]
     notes = out_dir / ("notes.md" if regime == "cpu" else f"notes_{regime}.md")
     if notes.exists():  # hand-written observations, kept across regenerations
         lines += [notes.read_text(encoding="utf8").rstrip(), ""]

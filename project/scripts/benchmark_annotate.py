@@ -22,7 +22,7 @@ workers, Ray actors) is measured with M and 10M docs. Load averages before
 and after are recorded. Writes benchmarks/annotate.json and
 benchmarks/ANNOTATE.md. One BLAS/OpenMP thread per process.
 """
-from .common import PROJECT, ROOT, read_jsonl, script_cmd, set_thread_env, versions, write_json, write_jsonl
+from .common import PROJECT, ROOT, md_table, read_jsonl, script_cmd, set_thread_env, versions, write_json, write_jsonl
 
 set_thread_env(force=True)  # before numpy is imported
 
@@ -197,12 +197,9 @@ def render(report: dict) -> str:
         f"{report['cpus']} CPUs, one thread per process; load average (1/5/15 min) "
         f"{fmt_load(report['loadavg_before'])} before, {fmt_load(report['loadavg_after'])} after.",
         "",
-        "| run | docs/s | seconds per round |",
-        "|---|---:|---|",
+        md_table([(name, f"{rate[name]:,.0f}", ", ".join(f"{r['seconds']:.1f}" for r in runs))
+                  for name, runs in report["runs"].items()], ["run", "docs/s", "seconds per round"], "lrl"),
     ]
-    for name, runs in report["runs"].items():
-        seconds = ", ".join(f"{r['seconds']:.1f}" for r in runs)
-        lines.append(f"| {name} | {rate[name]:,.0f} | {seconds} |")
     ratios = [
         ("ray, 2 workers / ray, 1 worker", "ray, 2 workers", "ray, 1 worker", ">= 1.7"),
         ("local / nlp.pipe", "local", "nlp.pipe", ">= 0.9"),
@@ -210,9 +207,8 @@ def render(report: dict) -> str:
         ("ray, 2 workers / local, 2 processes", "ray, 2 workers", "local, 2 processes", ">= 0.75"),
         ("local, 2 processes / nlp.pipe, 2 processes", "local, 2 processes", "nlp.pipe, 2 processes", ""),
     ]
-    lines += ["", "| ratio of docs/s | value | target |", "|---|---:|---|"]
-    for label, a, b, target in ratios:
-        lines.append(f"| {label} | {rate[a] / rate[b]:.2f} | {target} |")
+    lines += ["", md_table([(label, f"{rate[a] / rate[b]:.2f}", target) for label, a, b, target in ratios],
+                           ["ratio of docs/s", "value", "target"], "lrl")]
     lines += [
         "",
         "Where the time of the engines goes (medians over the rounds; per worker, the "
@@ -221,29 +217,25 @@ def render(report: dict) -> str:
         "actors and importing spaCy in them, scheduling, waiting for the last shard). "
         "Docs/s while busy = docs / the busiest worker's annotating time.",
         "",
-        "| run | wall s | load s | annotating s | rest s | docs/s while busy |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
+    table = []
     for name, runs in report["runs"].items():
         if not runs[0]["workers"]:
             continue
         wall = statistics.median(r["seconds"] for r in runs)
         load = statistics.median(max(w["load_seconds"] for w in r["workers"]) for r in runs)
         busy = statistics.median(max(w["busy_seconds"] for w in r["workers"]) for r in runs)
-        lines.append(
-            f"| {name} | {wall:.1f} | {load:.1f} | {busy:.1f} | {wall - load - busy:.1f} | {n / busy:,.0f} |"
-        )
+        table.append((name, f"{wall:.1f}", f"{load:.1f}", f"{busy:.1f}", f"{wall - load - busy:.1f}", f"{n / busy:,.0f}"))
+    lines.append(md_table(table, ["run", "wall s", "load s", "annotating s", "rest s", "docs/s while busy"], "lrrrrr"))
     m = report["memory_docs"]
     lines += [
         "",
         f"Peak RSS per worker process (MiB; fresh processes) with {m} and {10 * m} docs:",
         "",
-        f"| run | {m} docs | {10 * m} docs |",
-        "|---|---|---|",
+        md_table([(name, *(", ".join(f"{v:.0f}" for v in sorted(values)) for values in sizes.values()))
+                  for name, sizes in report["peak_rss_mb_per_worker"].items()],
+                 ["run", f"{m} docs", f"{10 * m} docs"], "lll"),
     ]
-    for name, sizes in report["peak_rss_mb_per_worker"].items():
-        cells = [", ".join(f"{v:.0f}" for v in sorted(values)) for values in sizes.values()]
-        lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
     return "\n".join(lines)
 

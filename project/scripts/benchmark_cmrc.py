@@ -27,7 +27,7 @@ from typing import List
 
 import typer
 
-from .common import (PROJECT, ROOT, fmt_mean_sd, git, machine, read_json, rel, run_measured, shown_cmd, versions,
+from .common import (PROJECT, ROOT, fmt_mean_sd, git, machine, md_table, read_json, rel, run_measured, shown_cmd, versions,
                      write_json)
 
 CONFIG = ROOT / "configs" / "globalpointer_extractor_tok2vec.cfg"
@@ -191,9 +191,8 @@ def report() -> None:
         f"- Versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}; machine: "
         f"{result['machine']['cpu']}, {result['machine']['cpu_count']} cores shared with other jobs, "
         "1 thread per process, one run at a time.", "",
-        "| loss | seeds | dev F1 | test F1 | test EM | trial F1 | trial EM | train s/run |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    table = []
     for variant, runs in result["runs"].items():
         entries = [runs[k] for k in sorted(runs, key=int)]
         cells = [_summary([e["dev"]["answer_f1"] for e in entries])]
@@ -202,20 +201,22 @@ def report() -> None:
                 cells.append(_summary([e[name][metric] for e in entries]))
         wall = statistics.mean(e["train_wall_s"] for e in entries)
         label = VARIANTS.get(variant, {}).get("label", variant)
-        lines.append(f"| {label} (`{variant}`) | {','.join(sorted(runs, key=int))} | "
-                     + " | ".join(cells) + f" | {wall:.0f} |")
+        table.append((f"{label} (`{variant}`)", ",".join(sorted(runs, key=int)), *cells, f"{wall:.0f}"))
     lines += [
+        md_table(table, ["loss", "seeds", "dev F1", "test F1", "test EM", "trial F1", "trial EM", "train s/run"],
+                 "lrrrrrrr"),
         "", "Predicted test answers against the gold span (`analyse`; mean over seeds): "
         "length in characters, share overlapping the gold span, share exactly on it.", "",
-        "| loss | predicted chars | gold chars | overlap % | exact % |", "|---|---:|---:|---:|---:|",
     ]
+    table = []
     for variant, runs in result["runs"].items():
         stats = [e["test_answers"] for e in runs.values() if "test_answers" in e]
         if not stats:
             continue
         mean = {k: statistics.mean(st[k] for st in stats) for k in stats[0]}
-        lines.append(f"| `{variant}` | {mean['predicted_chars']:.1f} | {mean['gold_chars']:.1f} | "
-                     f"{100 * mean['overlap']:.1f} | {100 * mean['exact']:.1f} |")
+        table.append((f"`{variant}`", f"{mean['predicted_chars']:.1f}", f"{mean['gold_chars']:.1f}",
+                      f"{100 * mean['overlap']:.1f}", f"{100 * mean['exact']:.1f}"))
+    lines.append(md_table(table, ["loss", "predicted chars", "gold chars", "overlap %", "exact %"], "lrrrr"))
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf8")
     typer.echo(f"Wrote {REPORT}")
 

@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Tuple
 
 import typer
 
-from .common import PROJECT, ROOT, peak_rss_mib, script_cmd, set_thread_env
+from .common import PROJECT, ROOT, md_table, peak_rss_mib, script_cmd, set_thread_env
 
 DEFAULT_CONFIG = ROOT / "configs" / "globalpointer_tok2vec.cfg"
 DEFAULT_DATA = Path("/work/shared/data/cluener/train.json")
@@ -142,22 +142,15 @@ def _fmt_table(title: str, rows: List[Tuple[int, Dict[str, float]]]) -> List[str
     head = ["wall time (s)"] + [
         "CPU time (s)" if k == "cpu_s" else f"CPU {k[4:-2]} (s)" for k in parts
     ]
-    lines = [
-        f"| {title} | {' | '.join(head)} | peak RSS (MB) | RSS added by the call (MB) |",
-        "|---:" * (len(head) + 3) + "|",
-    ]
-    for n, r in rows:
-        times = " | ".join(f"{r[k]:.2f}" for k in ["time_s", *parts])
-        lines.append(f"| {n:,} | {times} | {r['peak_rss_mb']:.0f} | {r['delta_rss_mb']:.0f} |")
+    table = [(f"{n:,}", *(f"{r[k]:.2f}" for k in ["time_s", *parts]), f"{r['peak_rss_mb']:.0f}",
+              f"{r['delta_rss_mb']:.0f}") for n, r in rows]
     if len(rows) >= 2:
         (n0, a), (n1, b) = rows[-2], rows[-1]
-        ratios = " | ".join(f"{b[k] / a[k]:.1f}x" for k in ["time_s", *parts])
-        lines.append(
-            f"| {_k(n1)} / {_k(n0)} | {ratios} "
-            f"| {b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x "
-            f"| {b['delta_rss_mb'] / max(a['delta_rss_mb'], 1):.1f}x |"
-        )
-    return lines
+        table.append((f"{_k(n1)} / {_k(n0)}", *(f"{b[k] / a[k]:.1f}x" for k in ["time_s", *parts]),
+                      f"{b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x",
+                      f"{b['delta_rss_mb'] / max(a['delta_rss_mb'], 1):.1f}x"))
+    header = [title, *head, "peak RSS (MB)", "RSS added by the call (MB)"]
+    return md_table(table, header, "r" * len(header)).split("\n")
 
 
 def _k(n: int) -> str:

@@ -36,7 +36,7 @@ Writes benchmarks/TRANSFORMER.md and benchmarks/transformer.json.
 """
 import os
 
-from .common import PROJECT, ROOT, fresh_docs, interleaved, one_thread, set_thread_env, timed_pipe, write_json
+from .common import PROJECT, ROOT, fresh_docs, interleaved, md_table, one_thread, set_thread_env, timed_pipe, write_json
 
 set_thread_env()  # before numpy is imported
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -257,12 +257,12 @@ def render(results: Dict, meta: Dict) -> str:
         f"Training: {run['batches']} batches of ~{run['batch_words']} words (median of per-batch rates); "
         f"inference: {run['dev_docs']} dev docs ({run['dev_words']:,} words), {run['rounds']} interleaved "
         f"rounds, medians. Load average at the end: {', '.join(f'{x:.1f}' for x in meta['load_average'])}.", "",
-        "| component | train words/s | infer words/s | transformer alone words/s | component alone (s) | head share of inference time | (by difference of the two passes) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        md_table([(variant, f"{r['train_wps']:,.0f}", f"{r['infer_wps']:,.0f}", f"{r['encoder_only_wps']:,.0f}",
+                   f"{r['component_s']:.3f}", f"{100 * r['head_share']:.2f}%",
+                   f"{100 * r['head_share_by_difference']:+.1f}%") for variant, r in results.items()],
+                 ["component", "train words/s", "infer words/s", "transformer alone words/s", "component alone (s)",
+                  "head share of inference time", "(by difference of the two passes)"], "lrrrrrr"),
     ]
-    for variant, r in results.items():
-        lines.append(f"| {variant} | {r['train_wps']:,.0f} | {r['infer_wps']:,.0f} | {r['encoder_only_wps']:,.0f} "
-                     f"| {r['component_s']:.3f} | {100 * r['head_share']:.2f}% | {100 * r['head_share_by_difference']:+.1f}% |")
     lines += ["", "Targets:", "",
               f"- GlobalPointer head <= 5% of the pipeline's inference time: {100 * gp['head_share']:.1f}% "
               f"({'HIT' if gp['head_share'] <= 0.05 else 'MISSED'})",

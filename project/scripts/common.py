@@ -307,14 +307,16 @@ def fmt_mean_sd(values: List[float], nd: int = 1, range_sep: Optional[str] = Non
     return f"{mean:.{nd}f} ± {sd:.{nd}f}{spread}"
 
 
-def md_table(rows: Iterable[Sequence[object]], header: Sequence[str], aligns: Sequence[str]) -> str:
-    """A Markdown table rendered by wasabi's MarkdownRenderer, written the way
-    the committed tables are: a compact divider row (`|---|---:|`) and empty
-    cells as `| |`."""
+def md_table(rows: Iterable[Sequence[object]], header: Sequence[str], aligns: Sequence[str],
+             tight_empty: bool = False) -> str:
+    """A Markdown table rendered by wasabi's MarkdownRenderer (aligns: one
+    'l', 'r' or 'c' a column), with the compact divider row of the committed
+    tables (`|---|---:|`); empty cells as `| |` if `tight_empty` (wasabi
+    writes `|  |`)."""
     from wasabi import MarkdownRenderer
 
     text = MarkdownRenderer().table([[str(cell) for cell in row] for row in rows], list(header), list(aligns))
     head, divider, *body = text.split("\n")
     divider = "|" + "".join(cell.strip() + "|" for cell in divider.strip("|").split("|"))
-    body = [re.sub(r"\|  (?=\|)", "| ", line) for line in body if line]
+    body = [re.sub(r"\|  (?=\|)", "| ", line) if tight_empty else line for line in body if line]
     return "\n".join([head, divider, *body])

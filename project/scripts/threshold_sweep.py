@@ -29,7 +29,7 @@ from typing import Dict, List
 import typer
 
 from .benchmark import CORPORA, VARIANTS
-from .common import (PROJECT, SPANS_KEY, fmt_mean_sd, fresh_docs, one_thread, read_json, score_spans,
+from .common import (PROJECT, SPANS_KEY, fmt_mean_sd, fresh_docs, md_table, one_thread, read_json, score_spans,
                      span_tuples, write_json)
 
 GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
@@ -103,31 +103,29 @@ def write_report(results: dict, md_path: Path) -> None:
              "for GlobalPointer on flat corpora, `doc.spans[\"sc\"]` otherwise.", ""]
     gp_rows = {c: v["gp"] for c, v in results.items() if "gp" in v}
     if gp_rows:
-        lines += ["## GlobalPointer: mean dev F (3 seeds) per threshold", "",
-                  "| threshold | " + " | ".join(gp_rows) + " | mean over corpora |",
-                  "|---:|" + "---:|" * (len(gp_rows) + 1)]
         grid = sorted({float(t) for runs in gp_rows.values() for r in runs.values() for t in r["dev"]})
+        table = []
         for t in grid:
             means = []
             for runs in gp_rows.values():
                 fs = [r["dev"][str(t)]["f"] for r in runs.values() if str(t) in r["dev"]]
                 means.append(statistics.mean(fs) if fs else float("nan"))
-            lines.append(f"| {t:g} | " + " | ".join(f"{100 * m:.1f}" for m in means)
-                         + f" | {100 * statistics.mean(means):.2f} |")
-        lines.append("")
+            table.append((f"{t:g}", *(f"{100 * m:.1f}" for m in means), f"{100 * statistics.mean(means):.2f}"))
+        lines += ["## GlobalPointer: mean dev F (3 seeds) per threshold", "",
+                  md_table(table, ["threshold", *gp_rows, "mean over corpora"], "r" * (len(gp_rows) + 2)), ""]
     lines += ["## Test F at the component's own threshold and at its dev-best threshold", "",
-              "Mean ± sd over the seeds; each seed's threshold is the best on its own dev split.", "",
-              "| corpus | component | own threshold | test F at own | dev-best thresholds | test F at dev-best |",
-              "|---|---|---:|---:|---|---:|"]
+              "Mean ± sd over the seeds; each seed's threshold is the best on its own dev split.", ""]
+    table = []
     for corpus, variants in results.items():
         for variant, runs in variants.items():
             rows = list(runs.values())
             owns = sorted({r["own_threshold"] for r in rows})
-            lines.append(
-                f"| {corpus} | {VARIANTS[variant]['label']} | {', '.join(format(t, 'g') for t in owns)} | "
-                f"{_fmt_mean_sd([r['test_at_own'] for r in rows])} | "
-                f"{', '.join(format(r['dev_best_threshold'], 'g') for r in rows)} | "
-                f"{_fmt_mean_sd([r['test_at_dev_best'] for r in rows])} |")
+            table.append((corpus, VARIANTS[variant]["label"], ", ".join(format(t, "g") for t in owns),
+                          _fmt_mean_sd([r["test_at_own"] for r in rows]),
+                          ", ".join(format(r["dev_best_threshold"], "g") for r in rows),
+                          _fmt_mean_sd([r["test_at_dev_best"] for r in rows])))
+    lines.append(md_table(table, ["corpus", "component", "own threshold", "test F at own", "dev-best thresholds",
+                                  "test F at dev-best"], "llrrlr"))
     md_path.write_text("\n".join(lines) + "\n", encoding="utf8")
 
 
