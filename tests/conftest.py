@@ -1,6 +1,7 @@
 """Shared fixtures: tiny nested/flat corpora (Chinese, English) and tiny random BERTs on disk."""
 import os
 import string
+import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -10,6 +11,12 @@ from spacy.language import Language
 from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
+
+# The project's scripts are the package `scripts` of project/ (run there as
+# `python -m scripts.X`); the tests import it from there.
+PROJECT_DIR = str(Path(__file__).resolve().parents[1] / "project")
+if PROJECT_DIR not in sys.path:
+    sys.path.insert(0, PROJECT_DIR)
 
 # Nothing may be fetched from a model hub during the tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,7 +1,6 @@
 """The CMRC 2018 converter (project/scripts/convert_cmrc.py) on tiny
 synthetic files in the official format, with every kind of offset problem."""
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,10 +9,7 @@ from spacy.tokens import DocBin
 
 from spacy_globalpointer import context_bounds
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "project" / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-import convert_cmrc  # noqa: E402
+from scripts import convert_cmrc  # project/ is on sys.path (conftest.py)
 
 NLP = spacy.blank("zh")
 

@@ -1,10 +1,9 @@
-"""Tests of the corpus converters in project/scripts (convert.py, corpora.py).
+"""Tests of the corpus converters in project/scripts (convert.py, corpora/).
 
 Every format gets a tiny synthetic corpus written to tmp_path; the real
 corpora are not needed.
 """
 import json
-import sys
 import zipfile
 from pathlib import Path
 
@@ -13,12 +12,7 @@ import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "project" / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-import convert  # noqa: E402
-import corpora  # noqa: E402
-import visualize  # noqa: E402
+from scripts import convert, corpora, visualize  # project/ is on sys.path (conftest.py)
 
 NLP = spacy.blank("zh")
 

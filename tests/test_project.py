@@ -200,8 +200,7 @@ EN_DATA = [
 
 
 def _benchmark():
-    sys.path.insert(0, str(PROJECT / "scripts"))
-    import benchmark
+    from scripts import benchmark  # project/ is on sys.path (conftest.py)
 
     return benchmark
 

@@ -11,18 +11,18 @@ split: exact (start, end, label) matches, in characters, against all gold
 spans. Figures are the mean and spread over seeds; the dev score of every
 evaluation is kept for the learning curves.
 
-    python scripts/benchmark.py run wnut17 --corpus-dir corpus/bench/wnut17 --seeds 0,1,2
-    python scripts/benchmark.py run cluener --corpus-dir corpus/bench/cluener --variants gp,ner --seeds 0
-    python scripts/benchmark.py speed cluener          # interleaved inference speed, seed-0 models
-    python scripts/benchmark.py report                 # benchmarks/RESULTS.md
+    python -m scripts.benchmark run wnut17 --corpus-dir corpus/bench/wnut17 --seeds 0,1,2
+    python -m scripts.benchmark run cluener --corpus-dir corpus/bench/cluener --variants gp,ner --seeds 0
+    python -m scripts.benchmark speed cluener          # interleaved inference speed, seed-0 models
+    python -m scripts.benchmark report                 # benchmarks/RESULTS.md
 
 With a pretrained encoder (`--regime vectors`: en_core_web_md's static vectors
 in the words tok2vec; `--regime minilm`: all-MiniLM-L6-v2, see REGIMES) the
 runs go to benchmarks/<corpus>_<regime>.json and the report to
 RESULTS_<regime>.md, apart from the CPU tables:
 
-    python scripts/benchmark.py run litbank --corpus-dir corpus/bench/litbank --regime vectors --steps 2500 --eval-frequency 100
-    python scripts/benchmark.py report --regime vectors
+    python -m scripts.benchmark run litbank --corpus-dir corpus/bench/litbank --regime vectors --steps 2500 --eval-frequency 100
+    python -m scripts.benchmark report --regime vectors
 
 Which output is scored: doc.ents for spaCy ner and for globalpointer_ner on
 flat corpora (it writes entities there), doc.spans["sc"] otherwise.
@@ -31,10 +31,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -43,14 +40,11 @@ from typing import Dict, List, Optional
 
 import typer
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from bench_utils import THREAD_ENV, fresh_docs, interleaved, one_thread, prf, timed_pipe  # noqa: E402
+from .common import (PROJECT, ROOT, SPANS_KEY, fresh_docs, git, interleaved, machine, md_table, mean_sd,
+                     one_thread, peak_rss_mib, read_json, read_jsonl, rel, run_measured, score_spans, script_cmd,
+                     shown_cmd, span_tuples, timed_pipe, update_json, versions, write_json)
 
-PROJECT = HERE.parent
-ROOT = PROJECT.parent
 PY = sys.executable
-SPANS_KEY = "sc"
 
 # family: which tok2vec and tokenizer; lang: spaCy language (word corpora);
 # spancat: the suggester's n-gram sizes (their coverage of the gold spans of
@@ -202,33 +196,6 @@ DEFAULT_VARIANTS = {True: ["gp", "egp", "ner", "spancat"], False: ["gp", "egp", 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
-def _rel(p: Path) -> str:
-    """Path relative to project/ (the cwd of every command) when inside the repo."""
-    p = Path(p).resolve()
-    if p == ROOT or ROOT in p.parents:
-        return os.path.relpath(p, PROJECT)
-    return str(p)
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env.update(THREAD_ENV)
-    return env
-
-
-def _run_measured(cmd: List[str], log_path: Path) -> dict:
-    """Run cmd with stdout+stderr to log_path: rc, wall seconds, peak RSS (MiB)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with log_path.open("w", encoding="utf8") as fh:
-        fh.write("$ " + shlex.join(cmd) + "\n")
-        fh.flush()
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=PROJECT, env=_env())
-        _, status, rusage = os.wait4(proc.pid, 0)
-    return {"rc": os.waitstatus_to_exitcode(status), "wall_s": time.perf_counter() - start,
-            "peak_rss_mib": rusage.ru_maxrss / 1024.0}
-
-
 def _load_docs(path: Path, lang: str):
     import spacy
     from spacy.tokens import DocBin
@@ -256,7 +223,7 @@ def span_coverage(path: Path, lang: str, min_size: int, max_size: int) -> dict:
 def dev_curve(log_jsonl: Path, dev_words: int) -> dict:
     """The dev score of every evaluation, the best one, and training speed:
     words / (interval time - the time of the dev evaluation in it)."""
-    recs = [json.loads(line) for line in log_jsonl.read_text().splitlines() if line.strip()]
+    recs = read_jsonl(log_jsonl)
     rates = []
     for a, b in zip(recs, recs[1:]):
         speed = (b.get("other_scores") or {}).get("speed") or 0
@@ -278,67 +245,18 @@ def evaluate(
     ents: bool = typer.Option(False, "--ents", help="Score doc.ents (else doc.spans['sc'])"),
 ) -> None:
     """(Internal, run as a subprocess) P/R/F overall and per type, in characters."""
-    import resource
-
     import spacy
     from spacy.tokens import DocBin
 
     one_thread()
     nlp = spacy.load(model)
     gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))
-    tp, fp, fn = Counter(), Counter(), Counter()
-    for ref, pred in zip(gold, nlp.pipe(fresh_docs(nlp.vocab, gold), batch_size=nlp.batch_size)):
-        want = {(s.start_char, s.end_char, s.label_) for s in ref.spans.get(SPANS_KEY, [])}
-        found = pred.ents if ents else pred.spans.get(SPANS_KEY, [])
-        got = {(s.start_char, s.end_char, s.label_) for s in found}
-        for x in got & want:
-            tp[x[2]] += 1
-        for x in got - want:
-            fp[x[2]] += 1
-        for x in want - got:
-            fn[x[2]] += 1
-
-    result = prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
-    result["per_type"] = {label: prf(tp[label], fp[label], fn[label]) for label in sorted(set(tp) | set(fp) | set(fn))}
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2), encoding="utf8")
-
-
-def _versions() -> dict:
-    from importlib.metadata import version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("spacy", "thinc", "numpy", "spacy-globalpointer"):
-        try:
-            out[pkg] = version(pkg)
-        except Exception:  # pragma: no cover
-            out[pkg] = None
-    return out
-
-
-def _git() -> dict:
-    """The commit and the package files that differ from it (editable installs)."""
-    def q(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.rstrip("\n")
-        except OSError:
-            return ""
-    return {"head": q("rev-parse", "HEAD").strip(),
-            "dirty": [line[3:] for line in q("status", "--porcelain", "--", "spacy_globalpointer").splitlines()]}
-
-
-def _machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "threads": "1 per process (OMP/OPENBLAS/MKL/torch)", "gpu": "none"}
+    predicted = nlp.pipe(fresh_docs(nlp.vocab, gold), batch_size=nlp.batch_size)
+    result = score_spans(((span_tuples(pred.ents if ents else pred.spans.get(SPANS_KEY, [])),
+                           span_tuples(ref.spans.get(SPANS_KEY, []))) for ref, pred in zip(gold, predicted)),
+                         per_type=True)
+    result["peak_rss_mib"] = peak_rss_mib()
+    write_json(output, result)
 
 
 def _result_path(out_dir: Path, corpus: str, tag: str) -> Path:
@@ -348,12 +266,13 @@ def _result_path(out_dir: Path, corpus: str, tag: str) -> Path:
 def _save_run(path: Path, header: dict, variant: str, label: str, seed: int, entry: dict) -> None:
     """Merge one run into the corpus JSON, re-reading it first: another `run`
     of the same corpus may have written other runs in the meantime."""
-    result = json.loads(path.read_text()) if path.exists() else {}
-    result.update(header)
-    slot = result.setdefault("variants", {}).setdefault(variant, {"label": label, "runs": {}})
-    slot["label"] = label
-    slot["runs"][str(seed)] = entry
-    path.write_text(json.dumps(result, indent=2))
+    def merge(result: dict) -> None:
+        result.update(header)
+        slot = result.setdefault("variants", {}).setdefault(variant, {"label": label, "runs": {}})
+        slot["label"] = label
+        slot["runs"][str(seed)] = entry
+
+    update_json(path, merge)
 
 
 @app.command()
@@ -394,7 +313,7 @@ def run(
     configs = sorted({config_of(VARIANTS[n]["component"], spec["family"], regime) for n in names})
     differ = differing_blocks(configs, regime_overrides(regime, steps, model))
     if differ:
-        sys.exit(f"the configs {', '.join(_rel(c) for c in configs)} differ in {', '.join(differ)}: "
+        sys.exit(f"the configs {', '.join(rel(c) for c in configs)} differ in {', '.join(differ)}: "
                  "every component of a run must share the tokenizer, encoder and schedule")
     key = f"{corpus}_{tag}" if tag else corpus
     result_path = _result_path(out_dir, corpus, tag)
@@ -404,11 +323,11 @@ def run(
     header = {
         "corpus": corpus, "key": key, "title": spec["title"], "flat": spec["flat"], "lang": spec["lang"],
         "family": spec["family"], "regime": regime, "encoder": REGIMES[regime]["encoder"], "model": model,
-        "corpus_dir": _rel(corpus_dir), "versions": _versions(),
-        "machine": _machine(), "dev_words": sum(len(d) for d in dev_docs),
+        "corpus_dir": rel(corpus_dir), "versions": versions(),
+        "machine": machine(), "dev_words": sum(len(d) for d in dev_docs),
         "spancat_coverage_train": span_coverage(splits["train"], spec["lang"], smin, smax),
     }
-    done = json.loads(result_path.read_text()).get("variants", {}) if result_path.exists() else {}
+    done = read_json(result_path, default={}).get("variants", {})
     for name in names:
         variant = VARIANTS[name]
         component = variant["component"]
@@ -419,13 +338,13 @@ def run(
                 continue
             out = runs_dir / key / f"{name}_s{seed}"
             log_jsonl = out / "train_log.jsonl"
-            cmd = [PY, "-m", "spacy", "train", _rel(config_of(component, spec["family"], regime)),
-                   "--code", "scripts/bench_logger.py", "--output", _rel(out),
-                   "--paths.train", _rel(splits["train"]), "--paths.dev", _rel(splits["dev"]),
+            cmd = [PY, "-m", "spacy", "train", rel(config_of(component, spec["family"], regime)),
+                   "--code", "scripts/bench_logger.py", "--output", rel(out),
+                   "--paths.train", rel(splits["train"]), "--paths.dev", rel(splits["dev"]),
                    "--system.seed", str(seed), "--training.max_steps", str(steps),
                    "--training.patience", "0", "--training.eval_frequency", str(eval_frequency),
                    "--training.logger.@loggers", "spacy-globalpointer.bench.JsonlLogger.v1",
-                   "--training.logger.output_file", _rel(log_jsonl)]
+                   "--training.logger.output_file", rel(log_jsonl)]
             if spec["family"] == "words":
                 cmd += ["--nlp.lang", spec["lang"]]
             if component == "globalpointer_ner" and spec["flat"]:
@@ -434,28 +353,28 @@ def run(
                 cmd += ["--vars.suggester_min_size", str(smin), "--vars.suggester_max_size", str(smax)]
             cmd += regime_overrides(regime, steps, model) + variant["overrides"]
             print(f"[{key}/{name}/seed {seed}] training", flush=True)
-            git_at_start, started = _git(), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-            trained = _run_measured(cmd, out / "train.log")
+            git_at_start, started = git(), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+            trained = run_measured(cmd, out / "train.log")
             entry = {"steps": steps, "seed": seed, "component": component, "git": git_at_start, "started": started,
-                     "train_cmd": shlex.join(["python"] + cmd[1:]), "train_wall_s": trained["wall_s"],
+                     "train_cmd": shown_cmd(cmd), "train_wall_s": trained["wall_s"],
                      "train_peak_rss_mib": trained["peak_rss_mib"]}
             if trained["rc"] != 0:
-                entry["status"] = f"train failed rc={trained['rc']} (see {_rel(out / 'train.log')})"
+                entry["status"] = f"train failed rc={trained['rc']} (see {rel(out / 'train.log')})"
                 print(f"[{key}/{name}/seed {seed}] {entry['status']}", flush=True)
                 _save_run(result_path, header, name, variant["label"], seed, entry)
                 continue
             entry.update(dev_curve(log_jsonl, header["dev_words"]))
             scored_ents = component == "ner" or (component == "globalpointer_ner" and spec["flat"])
-            ecmd = [PY, str(HERE / "benchmark.py"), "evaluate", _rel(out / "model-best"), _rel(splits[score_split]),
-                    "--output", _rel(out / "test.json")] + (["--ents"] if scored_ents else [])
-            evaluated = _run_measured(ecmd, out / "eval.log")
+            ecmd = script_cmd("benchmark", "evaluate", rel(out / "model-best"), rel(splits[score_split]),
+                              "--output", rel(out / "test.json")) + (["--ents"] if scored_ents else [])
+            evaluated = run_measured(ecmd, out / "eval.log")
             if evaluated["rc"] != 0:
-                entry["status"] = f"eval failed rc={evaluated['rc']} (see {_rel(out / 'eval.log')})"
+                entry["status"] = f"eval failed rc={evaluated['rc']} (see {rel(out / 'eval.log')})"
             else:
-                entry["test"] = json.loads((out / "test.json").read_text())
+                entry["test"] = read_json(out / "test.json")
                 entry["scored"] = "doc.ents" if scored_ents else f"doc.spans['{SPANS_KEY}']"
                 entry["scored_split"] = score_split
-                entry["eval_cmd"] = shlex.join(["python", "scripts/benchmark.py"] + ecmd[2:])
+                entry["eval_cmd"] = shown_cmd(ecmd)
                 entry["status"] = "ok"
                 print(f"[{key}/{name}/seed {seed}] test F={entry['test']['f']:.4f} (best dev "
                       f"{entry['best_dev']:.4f} at step {entry['best_step']}), train "
@@ -481,7 +400,7 @@ def speed(
 
     one_thread()
     path = _result_path(out_dir, corpus, tag)
-    result = json.loads(path.read_text())
+    result = read_json(path)
     key = result["key"]
     names = [n for n, v in result["variants"].items() if v["runs"].get(str(seed), {}).get("status") == "ok"]
     nlps = {n: spacy.load(runs_dir / key / f"{n}_s{seed}" / "model-best") for n in names}
@@ -495,9 +414,9 @@ def speed(
         measures[(n, "tok2vec")] = lambda nlp=nlp, c=component: timed_pipe(nlp, test, nlp.batch_size, [c])
     times = interleaved(measures, rounds)
     # Re-read: a `run` of this corpus may have saved runs while we measured.
-    result = json.loads(path.read_text())
+    result = read_json(path)
     result["speed"] = {"rounds": rounds, "seed": seed, "test_words": n_words,
-                       "cmd": f"python scripts/benchmark.py speed {corpus} --rounds {rounds}" + (f" --tag {tag}" if tag else ""),
+                       "cmd": f"python -m scripts.benchmark speed {corpus} --rounds {rounds}" + (f" --tag {tag}" if tag else ""),
                        "variants": {}}
     for n in names:
         whole, alone = times[(n, "whole")], times[(n, "tok2vec")]
@@ -505,7 +424,7 @@ def speed(
                                           "head_overhead": alone and whole / alone - 1.0}
         print(f"{n}: {n_words / whole:,.0f} words/s, tok2vec alone {n_words / alone:,.0f}, "
               f"head adds {100 * (whole / alone - 1):.0f}%")
-    path.write_text(json.dumps(result, indent=2))
+    write_json(path, result)
     report(out_dir=out_dir, output=None, regime=result.get("regime", "cpu"))
 
 
@@ -566,7 +485,7 @@ def partial_corpus(
         for split in ("dev", "test"):
             shutil.copyfile(corpus_dir / f"{split}.spacy", folder / f"{split}.spacy")
     print(f"train: {len(docs)} docs, {kept} entities kept, {removed} removed "
-          f"({removed / max(kept + removed, 1):.1%}); wrote {_rel(out_dir)}/missing and /unmarked")
+          f"({removed / max(kept + removed, 1):.1%}); wrote {rel(out_dir)}/missing and /unmarked")
 
 
 PARTIAL_CONDITIONS = {
@@ -588,7 +507,7 @@ def partial_report(
     md = MarkdownRenderer()
     md.add(md.title(1, f"Partial annotation: {corpus}, half of the training entities removed"))
     md.add(
-        "Generated by `python scripts/benchmark.py partial-report` from "
+        "Generated by `python -m scripts.benchmark partial-report` from "
         f"`benchmarks/partial/{corpus}_partial_<condition>.json` (the runs' commands are there). "
         "globalpointer_ner, the CPU config, the same steps and seeds in every condition; the same "
         "entities (seed 0 of `partial-corpus`) are removed in both partial conditions; model-best "
@@ -599,10 +518,10 @@ def partial_report(
         path = _result_path(out_dir, corpus, f"partial_{condition}")
         if not path.exists():
             continue
-        runs = _ok_runs(json.loads(path.read_text(encoding="utf8"))["variants"]["gp"])
-        f, sd = _mean_sd([100 * r["test"]["f"] for r in runs])
-        p, _ = _mean_sd([100 * r["test"]["p"] for r in runs])
-        rec, _ = _mean_sd([100 * r["test"]["r"] for r in runs])
+        runs = _ok_runs(read_json(path)["variants"]["gp"])
+        f, sd = mean_sd([100 * r["test"]["f"] for r in runs])
+        p, _ = mean_sd([100 * r["test"]["p"] for r in runs])
+        rec, _ = mean_sd([100 * r["test"]["r"] for r in runs])
         means[condition] = f
         rows.append((title, str(len(runs)), f"{_fmt(f)} ± {_fmt(sd)}", _fmt(p), _fmt(rec),
                      ", ".join(str(r["best_step"]) for r in runs),
@@ -667,13 +586,13 @@ def train_speed(
             if i >= warmup:
                 rates[name].append(sum(len(eg.predicted) for eg in batch) / (time.perf_counter() - start))
     path = _result_path(out_dir, corpus, tag)
-    result = json.loads(path.read_text()) if path.exists() else {"corpus": corpus, "key": corpus, "variants": {}}
+    result = read_json(path, default={"corpus": corpus, "key": corpus, "variants": {}})
     result["train_speed"] = {
         "batches": batches, "batch_words": batch_words, "warmup": warmup, "load_average": os.getloadavg(),
-        "cmd": f"python scripts/benchmark.py train-speed {corpus} --corpus-dir {_rel(corpus_dir)}",
+        "cmd": f"python -m scripts.benchmark train-speed {corpus} --corpus-dir {rel(corpus_dir)}",
         "variants": {name: {"train_wps": statistics.median(r), "per_batch": r} for name, r in rates.items()},
     }
-    path.write_text(json.dumps(result, indent=2))
+    write_json(path, result)
     for name, r in rates.items():
         print(f"{name}: {statistics.median(r):,.0f} training words/s")
     report(out_dir=out_dir, output=None, regime=result.get("regime", "cpu"))
@@ -685,12 +604,6 @@ def train_speed(
 
 def _ok_runs(variant: dict) -> List[dict]:
     return [r for r in variant["runs"].values() if r.get("status") == "ok"]
-
-
-def _mean_sd(values: List[float]):
-    if not values:
-        return None, None
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def _at_twice_best(run: dict) -> Optional[float]:
@@ -707,13 +620,13 @@ def summarise(variant: dict) -> dict:
     """Mean, spread and per-seed figures of one variant's runs."""
     runs = _ok_runs(variant)
     f = [100 * r["test"]["f"] for r in runs]
-    mean, sd = _mean_sd(f)
+    mean, sd = mean_sd(f)
     drops = [_at_twice_best(r) for r in runs]
     return {
         "n": len(runs), "f_mean": mean, "f_sd": sd, "f_min": min(f) if f else None, "f_max": max(f) if f else None,
-        "p_mean": _mean_sd([100 * r["test"]["p"] for r in runs])[0],
-        "r_mean": _mean_sd([100 * r["test"]["r"] for r in runs])[0],
-        "dev_mean": _mean_sd([100 * r["best_dev"] for r in runs])[0],
+        "p_mean": mean_sd([100 * r["test"]["p"] for r in runs])[0],
+        "r_mean": mean_sd([100 * r["test"]["r"] for r in runs])[0],
+        "dev_mean": mean_sd([100 * r["best_dev"] for r in runs])[0],
         "best_steps": [r["best_step"] for r in runs],
         "drop_2x": [None if d is None else 100 * d for d in drops],
         "train_wps": statistics.median([r["train_wps_median"] for r in runs if r.get("train_wps_median")] or [0]),
@@ -733,8 +646,8 @@ def _fmt(x, nd=1) -> str:
 MARGINS = {"cpu": (2.0, 5.0), "minilm": (1.0, 2.0), "vectors": (0.0, 0.0)}
 
 
-def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[str]:
-    """The issue's targets, from the summaries."""
+def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[tuple]:
+    """The issue's targets, from the summaries: (target, measured, result) rows."""
     lines = []
 
     def verdict(ok):
@@ -751,29 +664,31 @@ def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[str]:
             best = peers[best_name]
             margin = MARGINS[regime][0 if res["flat"] else 1]
             if margin:
-                lines.append(f"| {key}: GP F >= best spaCy peer + {margin:.0f} | GP {gp['f_mean']:.1f} vs "
-                             f"{best_name} {best:.1f} ({gp['f_mean'] - best:+.1f}) | "
-                             f"{verdict(gp['f_mean'] >= best + margin)} |")
-            lines.append(f"| {key}: GP never below the better peer | {gp['f_mean'] - best:+.1f} | "
-                         f"{verdict(gp['f_mean'] >= best)} |")
+                lines.append((f"{key}: GP F >= best spaCy peer + {margin:.0f}",
+                              f"GP {gp['f_mean']:.1f} vs {best_name} {best:.1f} ({gp['f_mean'] - best:+.1f})",
+                              verdict(gp['f_mean'] >= best + margin)))
+            lines.append((f"{key}: GP never below the better peer", f"{gp['f_mean'] - best:+.1f}",
+                          verdict(gp['f_mean'] >= best)))
         drops = [d for d in gp["drop_2x"] if d is not None]
         if drops:
             worst = min(drops)
-            lines.append(f"| {key}: dev F at 2x the best step within 1 point of the best | per seed "
-                         f"{', '.join(_fmt(d) for d in gp['drop_2x'])} | {verdict(worst >= -1.0)} |")
+            lines.append((f"{key}: dev F at 2x the best step within 1 point of the best",
+                          f"per seed {', '.join(_fmt(d) for d in gp['drop_2x'])}", verdict(worst >= -1.0)))
         else:
-            lines.append(f"| {key}: dev F at 2x the best step within 1 point of the best | best steps "
-                         f"{gp['best_steps']}: 2x is past the budget | not measurable |")
+            lines.append((f"{key}: dev F at 2x the best step within 1 point of the best",
+                          f"best steps {gp['best_steps']}: 2x is past the budget", "not measurable"))
         trained = res.get("train_speed", {}).get("variants", {})
         for peer, wanted in (("ner", 1.0), ("spancat", 1.0)):
             if "gp" in trained and peer in trained:
                 ratio = trained["gp"]["train_wps"] / trained[peer]["train_wps"]
-                lines.append(f"| {key}: GP training words/s vs {peer} (interleaved) | {trained['gp']['train_wps']:,.0f} vs "
-                             f"{trained[peer]['train_wps']:,.0f} ({ratio:.2f}x) | {verdict(ratio >= wanted)} (>= {wanted:.1f}x) |")
+                lines.append((f"{key}: GP training words/s vs {peer} (interleaved)",
+                              f"{trained['gp']['train_wps']:,.0f} vs {trained[peer]['train_wps']:,.0f} ({ratio:.2f}x)",
+                              f"{verdict(ratio >= wanted)} (>= {wanted:.1f}x)"))
         speed = res.get("speed", {}).get("variants", {})
         if "gp" in speed and "ner" in speed:
             ratio = speed["gp"]["infer_wps"] / speed["ner"]["infer_wps"]
-            lines.append(f"| {key}: GP inference words/s vs spaCy ner | {ratio:.2f}x | {verdict(ratio >= 1.3)} (>= 1.3x) |")
+            lines.append((f"{key}: GP inference words/s vs spaCy ner", f"{ratio:.2f}x",
+                          f"{verdict(ratio >= 1.3)} (>= 1.3x)"))
     return lines
 
 
@@ -797,7 +712,7 @@ def report(
     """Write RESULTS.md (RESULTS_<REGIME>.md) from the OUT_DIR/*.json of the regime."""
     results = {}
     for path in sorted(out_dir.glob("*.json")):
-        data = json.loads(path.read_text())
+        data = read_json(path)
         if data.get("regime", "cpu") != regime:
             continue
         if isinstance(data.get("variants"), dict) and all("runs" in v for v in data["variants"].values()):
@@ -806,12 +721,12 @@ def report(
     results = dict(sorted(results.items(), key=lambda kv: (order.get(kv[1]["corpus"], 99), kv[0])))
     if regime == "cpu":
         lines = ["# Benchmark: globalpointer_ner vs spaCy ner / spancat", "",
-                 "Generated by `python scripts/benchmark.py report` from `benchmarks/<corpus>.json` (every run's "
+                 "Generated by `python -m scripts.benchmark report` from `benchmarks/<corpus>.json` (every run's "
                  "figures, dev curves and commands are there). Protocol: see the docstring of "
                  "`scripts/benchmark.py` and `benchmarks/notes.md`.", ""]
     else:
         lines = [f"# Benchmark, pretrained encoder: {REGIMES[regime]['encoder']}", "",
-                 f"Generated by `python scripts/benchmark.py report --regime {regime}` from "
+                 f"Generated by `python -m scripts.benchmark report --regime {regime}` from "
                  f"`benchmarks/<corpus>_{regime}.json` (every run's figures, dev curves and commands are there). "
                  "Protocol: see the docstring of `scripts/benchmark.py`. Every component shares the encoder, "
                  "schedule, steps and patience (0). A best dev step after two thirds of the steps is flagged "
@@ -829,48 +744,43 @@ def report(
                   f"{', '.join(map(str, steps))} steps per run, patience 0, model-best chosen on dev, scored on "
                   f"test. spancat suggester n-grams {cov.get('min_size')}-{cov.get('max_size')}: reaches "
                   f"{100 * cov.get('share', 0):.1f}% of the gold train spans (longest {cov.get('max_gold_len')} "
-                  "tokens).", "",
-                  "| component | seeds | test F mean ± sd (min-max) | P | R | best dev F | best step per seed | "
-                  "dev F at 2x best step - best | train words/s | train s | peak RSS train MiB |",
-                  "|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|"]
+                  "tokens).", ""]
         best_steps = {name: ", ".join(str(x) for x in s["best_steps"]) for name, s in summaries.items()}
         if regime != "cpu":  # per run, in seed order, flagged when still climbing
             best_steps = {name: ", ".join(f"s{seed}: {_best_step_cell(r)}" for seed, r in
                                           sorted(res["variants"][name]["runs"].items()) if r.get("status") == "ok")
                           for name in summaries}
-        for name, s in summaries.items():
-            label = res["variants"][name]["label"]
-            lines.append(
-                f"| {label} (`{name}`) | {s['n']} | **{_fmt(s['f_mean'])}** ± {_fmt(s['f_sd'])} "
-                f"({_fmt(s['f_min'])}-{_fmt(s['f_max'])}) | {_fmt(s['p_mean'])} | {_fmt(s['r_mean'])} | "
-                f"{_fmt(s['dev_mean'])} | {best_steps[name]} | "
-                f"{', '.join(_fmt(d) if d is not None else 'past budget' for d in s['drop_2x'])} | "
-                f"{s['train_wps']:,.0f} | {s['train_wall']:,.0f} | {s['train_rss']:,.0f} |")
-        lines.append("")
+        rows = [(f"{res['variants'][name]['label']} (`{name}`)", s["n"],
+                 f"**{_fmt(s['f_mean'])}** ± {_fmt(s['f_sd'])} ({_fmt(s['f_min'])}-{_fmt(s['f_max'])})",
+                 _fmt(s["p_mean"]), _fmt(s["r_mean"]), _fmt(s["dev_mean"]), best_steps[name],
+                 ", ".join(_fmt(d) if d is not None else "past budget" for d in s["drop_2x"]),
+                 f"{s['train_wps']:,.0f}", f"{s['train_wall']:,.0f}", f"{s['train_rss']:,.0f}")
+                for name, s in summaries.items()]
+        lines += [md_table(rows, ["component", "seeds", "test F mean ± sd (min-max)", "P", "R", "best dev F",
+                                  "best step per seed", "dev F at 2x best step - best", "train words/s", "train s",
+                                  "peak RSS train MiB"], "lrlrrrllrrr"), ""]
         trained = res.get("train_speed")
         if trained:
             lines += [f"Training speed (`{trained['cmd']}`): every component updated in turn on the same "
                       f"{trained['batch_words']}-word batches in one process, median of {trained['batches']} "
-                      "batches after a warm-up:", "", "| component | training words/s |", "|---|---:|"]
-            for name, v in trained["variants"].items():
-                lines.append(f"| {VARIANTS[name]['label']} | {v['train_wps']:,.0f} |")
-            lines.append("")
+                      "batches after a warm-up:", "",
+                      md_table([(VARIANTS[name]["label"], f"{v['train_wps']:,.0f}")
+                                for name, v in trained["variants"].items()], ["component", "training words/s"], "lr"),
+                      ""]
         speed = res.get("speed")
         if speed:
             lines += [f"Inference (`{speed['cmd']}`, seed-{speed['seed']} models, test split, interleaved, median of "
                       f"{speed['rounds']} rounds):", "",
-                      "| component | words/s | tok2vec alone words/s | head adds |", "|---|---:|---:|---:|"]
-            for name, v in speed["variants"].items():
-                lines.append(f"| {res['variants'][name]['label']} | {v['infer_wps']:,.0f} | "
-                             f"{v['tok2vec_only_wps']:,.0f} | {100 * v['head_overhead']:.0f}% |")
-            lines.append("")
+                      md_table([(res["variants"][name]["label"], f"{v['infer_wps']:,.0f}", f"{v['tok2vec_only_wps']:,.0f}",
+                                 f"{100 * v['head_overhead']:.0f}%") for name, v in speed["variants"].items()],
+                               ["component", "words/s", "tok2vec alone words/s", "head adds"], "lrrr"),
+                      ""]
         labels = sorted({lab for s in summaries.values() for lab in s["per_type"]})
         if labels:
             lines += ["Per-type test F (mean over seeds):", "",
-                      "| type | " + " | ".join(summaries) + " |", "|---|" + "---:|" * len(summaries)]
-            for label in labels:
-                lines.append(f"| {label} | " + " | ".join(_fmt(s["per_type"].get(label)) for s in summaries.values()) + " |")
-            lines.append("")
+                      md_table([(label, *(_fmt(s["per_type"].get(label)) for s in summaries.values())) for label in labels],
+                               ["type", *summaries], "l" + "r" * len(summaries)),
+                      ""]
         lines += ["Commands (from `project/`):", "", "```"]
         for name, variant in res["variants"].items():
             for run_ in _ok_runs(variant)[:1]:
@@ -878,7 +788,7 @@ def report(
         lines += ["```", ""]
     targets = _targets(results, regime)
     if targets:
-        lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"] + targets + [""]
+        lines += ["## Targets", "", md_table(targets, ["target", "measured", "result"], "lll"), ""]
     notes = out_dir / ("notes.md" if regime == "cpu" else f"notes_{regime}.md")
     if notes.exists():  # hand-written observations, kept across regenerations
         lines += [notes.read_text(encoding="utf8").rstrip(), ""]
@@ -887,7 +797,7 @@ def report(
         lines += [f"![dev F per evaluation]({curves})", ""]
     output = output or out_dir / ("RESULTS.md" if regime == "cpu" else f"RESULTS_{regime}.md")
     output.write_text("\n".join(lines), encoding="utf8")
-    print(f"wrote {_rel(output)}")
+    print(f"wrote {rel(output)}")
 
 
 if __name__ == "__main__":

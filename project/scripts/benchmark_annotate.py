@@ -1,6 +1,6 @@
 """Throughput and memory of batch annotation (spacy_globalpointer.annotate).
 
-    python scripts/benchmark_annotate.py --data-dir ../../shared/data/cluener
+    python -m scripts.benchmark_annotate --data-dir ../../shared/data/cluener
 
 Trains the CPU config (configs/globalpointer_tok2vec.cfg) for a few hundred
 steps on CLUENER (or takes `--model`), writes N CLUENER texts (train then dev,
@@ -22,12 +22,11 @@ workers, Ray actors) is measured with M and 10M docs. Load averages before
 and after are recorded. Writes benchmarks/annotate.json and
 benchmarks/ANNOTATE.md. One BLAS/OpenMP thread per process.
 """
-import os
+from .common import PROJECT, ROOT, md_table, read_jsonl, script_cmd, set_thread_env, versions, write_json, write_jsonl
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+set_thread_env(force=True)  # before numpy is imported
 
-import json  # noqa: E402
+import os  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -39,9 +38,6 @@ from typing import Callable, Dict, List, Optional  # noqa: E402
 
 import typer  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-PROJECT = HERE.parent
-ROOT = PROJECT.parent
 CONFIG = ROOT / "configs" / "globalpointer_tok2vec.cfg"
 
 
@@ -117,11 +113,10 @@ def main(
         "loadavg_after": os.getloadavg(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "versions": versions(),
-        "command": " ".join(["python", "scripts/benchmark_annotate.py"] + sys.argv[1:]),
+        "versions": versions(("spacy", "thinc", "ray", "pyarrow", "spacy-globalpointer"), python=False),
+        "command": " ".join(["python", "-m", "scripts.benchmark_annotate"] + sys.argv[1:]),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "annotate.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")
+    write_json(out_dir / "annotate.json", report, newline=True)
     markdown = render(report)
     (out_dir / "ANNOTATE.md").write_text(markdown, encoding="utf8")
     print(markdown)
@@ -130,7 +125,7 @@ def main(
 def train_model(data_dir: Path, work_dir: Path, steps: int) -> Path:
     """Convert CLUENER and train the CPU config briefly. RETURNS (Path): model-best."""
     corpus, output = work_dir / "corpus", work_dir / "training"
-    run([sys.executable, str(HERE / "convert.py"), "cluener", str(data_dir), str(corpus)])
+    run(script_cmd("convert", "cluener", str(data_dir), str(corpus)))
     run(
         [
             sys.executable, "-m", "spacy", "train", str(CONFIG), "--output", str(output),
@@ -144,23 +139,20 @@ def train_model(data_dir: Path, work_dir: Path, steps: int) -> Path:
 
 def run(command: List[str]) -> None:
     print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=PROJECT)
 
 
 def read_texts(data_dir: Path) -> List[str]:
     """The CLUENER texts, train then dev."""
     texts = []
     for name in ("train.json", "dev.json"):
-        with (data_dir / name).open(encoding="utf8") as file:
-            texts.extend(json.loads(line)["text"] for line in file if line.strip())
+        texts.extend(row["text"] for row in read_jsonl(data_dir / name))
     return texts
 
 
 def write_input(path: Path, texts: List[str], n: int) -> Path:
     """n rows of the texts, repeated in order, as JSON Lines."""
-    with path.open("w", encoding="utf8") as file:
-        for i in range(n):
-            file.write(json.dumps({"text": texts[i % len(texts)]}, ensure_ascii=False) + "\n")
+    write_jsonl(path, ({"text": texts[i % len(texts)]} for i in range(n)))
     return path
 
 
@@ -170,8 +162,7 @@ def plain_pipe(model: Path, source: Path, n_process: int) -> dict:
 
     start = time.perf_counter()
     nlp = spacy.load(model)
-    with source.open(encoding="utf8") as file:
-        texts = [json.loads(line)["text"] for line in file]
+    texts = [row["text"] for row in read_jsonl(source)]
     for _ in nlp.pipe(texts, n_process=n_process):
         pass
     return {"seconds": time.perf_counter() - start, "workers": []}
@@ -190,12 +181,6 @@ def time_model_load(model: Path) -> float:
     return round(load - base, 2)
 
 
-def versions() -> Dict[str, str]:
-    from importlib.metadata import version
-
-    return {name: version(name) for name in ("spacy", "thinc", "ray", "pyarrow", "spacy-globalpointer")}
-
-
 def render(report: dict) -> str:
     """The report as Markdown: throughput, ratios, where the time goes, memory."""
     rate = report["docs_per_s"]
@@ -212,12 +197,9 @@ def render(report: dict) -> str:
         f"{report['cpus']} CPUs, one thread per process; load average (1/5/15 min) "
         f"{fmt_load(report['loadavg_before'])} before, {fmt_load(report['loadavg_after'])} after.",
         "",
-        "| run | docs/s | seconds per round |",
-        "|---|---:|---|",
+        md_table([(name, f"{rate[name]:,.0f}", ", ".join(f"{r['seconds']:.1f}" for r in runs))
+                  for name, runs in report["runs"].items()], ["run", "docs/s", "seconds per round"], "lrl"),
     ]
-    for name, runs in report["runs"].items():
-        seconds = ", ".join(f"{r['seconds']:.1f}" for r in runs)
-        lines.append(f"| {name} | {rate[name]:,.0f} | {seconds} |")
     ratios = [
         ("ray, 2 workers / ray, 1 worker", "ray, 2 workers", "ray, 1 worker", ">= 1.7"),
         ("local / nlp.pipe", "local", "nlp.pipe", ">= 0.9"),
@@ -225,9 +207,8 @@ def render(report: dict) -> str:
         ("ray, 2 workers / local, 2 processes", "ray, 2 workers", "local, 2 processes", ">= 0.75"),
         ("local, 2 processes / nlp.pipe, 2 processes", "local, 2 processes", "nlp.pipe, 2 processes", ""),
     ]
-    lines += ["", "| ratio of docs/s | value | target |", "|---|---:|---|"]
-    for label, a, b, target in ratios:
-        lines.append(f"| {label} | {rate[a] / rate[b]:.2f} | {target} |")
+    lines += ["", md_table([(label, f"{rate[a] / rate[b]:.2f}", target) for label, a, b, target in ratios],
+                           ["ratio of docs/s", "value", "target"], "lrl")]
     lines += [
         "",
         "Where the time of the engines goes (medians over the rounds; per worker, the "
@@ -236,29 +217,25 @@ def render(report: dict) -> str:
         "actors and importing spaCy in them, scheduling, waiting for the last shard). "
         "Docs/s while busy = docs / the busiest worker's annotating time.",
         "",
-        "| run | wall s | load s | annotating s | rest s | docs/s while busy |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
+    table = []
     for name, runs in report["runs"].items():
         if not runs[0]["workers"]:
             continue
         wall = statistics.median(r["seconds"] for r in runs)
         load = statistics.median(max(w["load_seconds"] for w in r["workers"]) for r in runs)
         busy = statistics.median(max(w["busy_seconds"] for w in r["workers"]) for r in runs)
-        lines.append(
-            f"| {name} | {wall:.1f} | {load:.1f} | {busy:.1f} | {wall - load - busy:.1f} | {n / busy:,.0f} |"
-        )
+        table.append((name, f"{wall:.1f}", f"{load:.1f}", f"{busy:.1f}", f"{wall - load - busy:.1f}", f"{n / busy:,.0f}"))
+    lines.append(md_table(table, ["run", "wall s", "load s", "annotating s", "rest s", "docs/s while busy"], "lrrrrr"))
     m = report["memory_docs"]
     lines += [
         "",
         f"Peak RSS per worker process (MiB; fresh processes) with {m} and {10 * m} docs:",
         "",
-        f"| run | {m} docs | {10 * m} docs |",
-        "|---|---|---|",
+        md_table([(name, *(", ".join(f"{v:.0f}" for v in sorted(values)) for values in sizes.values()))
+                  for name, sizes in report["peak_rss_mb_per_worker"].items()],
+                 ["run", f"{m} docs", f"{10 * m} docs"], "lll"),
     ]
-    for name, sizes in report["peak_rss_mb_per_worker"].items():
-        cells = [", ".join(f"{v:.0f}" for v in sorted(values)) for values in sizes.values()]
-        lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
     return "\n".join(lines)
 

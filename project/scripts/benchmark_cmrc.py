@@ -7,9 +7,9 @@ with OMP/BLAS threads = 1. Then each run's model-best (best dev answer F1) is
 evaluated with `spacy evaluate` on the held-out test split and on trial
 (official CMRC 2018 F1/EM against all answers of a question).
 
-    python scripts/benchmark_cmrc.py run --corpus-dir corpus/cmrc2018 --steps 800 --seeds 0,1,2
-    python scripts/benchmark_cmrc.py analyse --corpus-dir corpus/cmrc2018
-    python scripts/benchmark_cmrc.py report
+    python -m scripts.benchmark_cmrc run --corpus-dir corpus/cmrc2018 --steps 800 --seeds 0,1,2
+    python -m scripts.benchmark_cmrc analyse --corpus-dir corpus/cmrc2018
+    python -m scripts.benchmark_cmrc report
 
 `run` saves benchmarks/cmrc.json after every run and skips runs already in
 it with the same settings, so an interrupted benchmark resumes; `analyse`
@@ -27,9 +27,8 @@ from typing import List
 
 import typer
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from benchmark import PROJECT, ROOT, _git, _machine, _rel, _run_measured, _versions  # noqa: E402
+from .common import (PROJECT, ROOT, fmt_mean_sd, git, machine, md_table, read_json, rel, run_measured, shown_cmd, versions,
+                     write_json)
 
 CONFIG = ROOT / "configs" / "globalpointer_extractor_tok2vec.cfg"
 COMPONENT = "globalpointer_extractor"
@@ -70,8 +69,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 def _call(cmd: List[str], log: Path) -> dict:
     """Run cmd (cwd project/, 1 thread), output to log; RETURNS wall seconds
-    and peak RSS (benchmark._run_measured); raises if it fails."""
-    measured = _run_measured(cmd, log)
+    and peak RSS (common.run_measured); raises if it fails."""
+    measured = run_measured(cmd, log)
     if measured["rc"] != 0:
         raise RuntimeError(f"{shlex.join(cmd)} failed (rc {measured['rc']}); see {log}")
     return measured
@@ -79,8 +78,8 @@ def _call(cmd: List[str], log: Path) -> dict:
 
 def train_command(corpus: Path, out: Path, variant: str, seed: int, settings: dict) -> List[str]:
     return [
-        sys.executable, "-m", "spacy", "train", _rel(CONFIG), "--output", _rel(out),
-        "--paths.train", _rel(corpus / "train.spacy"), "--paths.dev", _rel(corpus / "dev.spacy"),
+        sys.executable, "-m", "spacy", "train", rel(CONFIG), "--output", rel(out),
+        "--paths.train", rel(corpus / "train.spacy"), "--paths.dev", rel(corpus / "dev.spacy"),
         "--system.seed", str(seed), "--training.max_steps", str(settings["steps"]),
         "--training.eval_frequency", str(settings["eval_frequency"]), "--training.patience", "0",
         "--training.batcher.size", str(settings["batch_words"]),
@@ -94,16 +93,16 @@ def run_one(corpus: Path, variant: str, seed: int, settings: dict) -> dict:
     cmd = train_command(corpus, out, variant, seed, settings)
     measured = _call(cmd, out / "train.log")
     best = out / "model-best"
-    meta = json.loads((best / "meta.json").read_text(encoding="utf8"))
+    meta = read_json(best / "meta.json")
     entry = {"train_wall_s": round(measured["wall_s"], 1),
              "train_peak_rss_mib": round(measured["peak_rss_mib"]),
-             "command": shlex.join(cmd).replace(sys.executable, "python"),
+             "command": shown_cmd(cmd),
              "dev": {k: meta["performance"].get(k) for k in ("answer_f1", "answer_em")}}
     for name in TEST_SETS:
         metrics = out / f"{name}.json"
-        _call([sys.executable, "-m", "spacy", "evaluate", _rel(best), _rel(corpus / f"{name}.spacy"),
-               "--output", _rel(metrics)], out / f"evaluate_{name}.log")
-        scores = json.loads(metrics.read_text(encoding="utf8"))
+        _call([sys.executable, "-m", "spacy", "evaluate", rel(best), rel(corpus / f"{name}.spacy"),
+               "--output", rel(metrics)], out / f"evaluate_{name}.log")
+        scores = read_json(metrics)
         entry[name] = {"answer_f1": scores["answer_f1"], "answer_em": scores["answer_em"]}
     return entry
 
@@ -120,11 +119,11 @@ def run(
     """Train and evaluate every (variant, seed), one at a time."""
     corpus = (PROJECT / corpus_dir).resolve()
     settings = {"steps": steps, "eval_frequency": eval_frequency, "batch_words": batch_words}
-    result = json.loads(RESULTS.read_text(encoding="utf8")) if RESULTS.exists() else {}
+    result = read_json(RESULTS, default={})
     if result.get("settings") != settings:
         result = {"settings": settings, "runs": {}}
-    result.update({"config": _rel(CONFIG), "corpus": _rel(corpus), "versions": _versions(),
-                   "machine": _machine(), "git": _git()})
+    result.update({"config": rel(CONFIG), "corpus": rel(corpus), "versions": versions(),
+                   "machine": machine(), "git": git()})
     # Seed by seed, so that an interrupted benchmark has every variant for
     # the seeds it finished.
     for seed in (int(s) for s in seeds.split(",")):
@@ -135,8 +134,7 @@ def run(
                 continue
             typer.echo(f"{variant} seed {seed}: training")
             runs[str(seed)] = run_one(corpus, variant, seed, settings)
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(result, indent=2), encoding="utf8")
+            write_json(RESULTS, result)
             typer.echo(f"  {json.dumps(runs[str(seed)]['test'])}")
 
 
@@ -149,7 +147,7 @@ def analyse(
     from spacy.tokens import DocBin
 
     corpus = (PROJECT / corpus_dir).resolve()
-    result = json.loads(RESULTS.read_text(encoding="utf8"))
+    result = read_json(RESULTS)
     for variant, runs in result["runs"].items():
         for seed, entry in runs.items():
             nlp = spacy.load(RUNS / variant / f"seed{seed}" / "model-best")
@@ -165,26 +163,22 @@ def analyse(
                 "exact": statistics.mean((p.start, p.end) == (g.start, g.end) for p, g in pairs),
             }
             typer.echo(f"{variant} seed {seed}: {entry['test_answers']}")
-    RESULTS.write_text(json.dumps(result, indent=2), encoding="utf8")
+    write_json(RESULTS, result)
 
 
 def _summary(values: List[float]) -> str:
     """Mean, std and range of fractions, as percentages."""
-    pct = [100 * v for v in values]
-    if len(pct) == 1:
-        return f"{pct[0]:.1f}"
-    return (f"{statistics.mean(pct):.1f} ± {statistics.stdev(pct):.1f} "
-            f"({min(pct):.1f}–{max(pct):.1f})")
+    return fmt_mean_sd([100 * v for v in values], range_sep="–")
 
 
 @app.command()
 def report() -> None:
     """Write benchmarks/CMRC.md from benchmarks/cmrc.json."""
-    result = json.loads(RESULTS.read_text(encoding="utf8"))
+    result = read_json(RESULTS)
     s = result["settings"]
     lines = [
         "# CMRC 2018: the losses of `globalpointer_extractor` compared", "",
-        "Generated by `python scripts/benchmark_cmrc.py report` from `benchmarks/cmrc.json` "
+        "Generated by `python -m scripts.benchmark_cmrc report` from `benchmarks/cmrc.json` "
         "(per-run figures and commands are there).", "",
         "## Setup", "",
         f"- Config `{result['config']}`; every run: {s['steps']} steps, batches of {s['batch_words']} "
@@ -197,9 +191,8 @@ def report() -> None:
         f"- Versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}; machine: "
         f"{result['machine']['cpu']}, {result['machine']['cpu_count']} cores shared with other jobs, "
         "1 thread per process, one run at a time.", "",
-        "| loss | seeds | dev F1 | test F1 | test EM | trial F1 | trial EM | train s/run |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    table = []
     for variant, runs in result["runs"].items():
         entries = [runs[k] for k in sorted(runs, key=int)]
         cells = [_summary([e["dev"]["answer_f1"] for e in entries])]
@@ -208,20 +201,22 @@ def report() -> None:
                 cells.append(_summary([e[name][metric] for e in entries]))
         wall = statistics.mean(e["train_wall_s"] for e in entries)
         label = VARIANTS.get(variant, {}).get("label", variant)
-        lines.append(f"| {label} (`{variant}`) | {','.join(sorted(runs, key=int))} | "
-                     + " | ".join(cells) + f" | {wall:.0f} |")
+        table.append((f"{label} (`{variant}`)", ",".join(sorted(runs, key=int)), *cells, f"{wall:.0f}"))
     lines += [
+        md_table(table, ["loss", "seeds", "dev F1", "test F1", "test EM", "trial F1", "trial EM", "train s/run"],
+                 "lrrrrrrr"),
         "", "Predicted test answers against the gold span (`analyse`; mean over seeds): "
         "length in characters, share overlapping the gold span, share exactly on it.", "",
-        "| loss | predicted chars | gold chars | overlap % | exact % |", "|---|---:|---:|---:|---:|",
     ]
+    table = []
     for variant, runs in result["runs"].items():
         stats = [e["test_answers"] for e in runs.values() if "test_answers" in e]
         if not stats:
             continue
         mean = {k: statistics.mean(st[k] for st in stats) for k in stats[0]}
-        lines.append(f"| `{variant}` | {mean['predicted_chars']:.1f} | {mean['gold_chars']:.1f} | "
-                     f"{100 * mean['overlap']:.1f} | {100 * mean['exact']:.1f} |")
+        table.append((f"`{variant}`", f"{mean['predicted_chars']:.1f}", f"{mean['gold_chars']:.1f}",
+                      f"{100 * mean['overlap']:.1f}", f"{100 * mean['exact']:.1f}"))
+    lines.append(md_table(table, ["loss", "predicted chars", "gold chars", "overlap %", "exact %"], "lrrrr"))
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf8")
     typer.echo(f"Wrote {REPORT}")
 

@@ -1,6 +1,6 @@
 """Time and peak memory of globalpointer_ner on long documents.
 
-    python project/scripts/benchmark_scale.py run [--sizes 1000,10000,100000] [--repeats 3]
+    python -m scripts.benchmark_scale run [--sizes 1000,10000,100000] [--repeats 3]
 
 Builds a pipeline from configs/globalpointer_tok2vec.cfg (tok2vec + globalpointer_ner,
 the 10 CLUENER labels), trains it for a few steps on a few CLUENER sentences and
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,19 +32,13 @@ from typing import Dict, List, Optional, Tuple
 
 import typer
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+from .common import PROJECT, ROOT, md_table, peak_rss_mib, script_cmd, set_thread_env
+
 DEFAULT_CONFIG = ROOT / "configs" / "globalpointer_tok2vec.cfg"
 DEFAULT_DATA = Path("/work/shared/data/cluener/train.json")
 PIPE = "globalpointer_ner"
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-
-def _peak_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB (macOS in bytes).
-    scale = 1 / 1024 / 1024 if sys.platform == "darwin" else 1 / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def _current_rss_mb() -> float:
@@ -54,7 +47,7 @@ def _current_rss_mb() -> float:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
     except OSError:
-        return _peak_rss_mb()
+        return peak_rss_mib()
 
 
 def _vm_hwm_mb() -> float:
@@ -72,8 +65,7 @@ def _vm_hwm_mb() -> float:
 def _records(data: Path) -> List[Tuple[str, List[Tuple[int, int, str]]]]:
     """(text, [(start_char, end_char_exclusive, label)]) of the CLUENER
     sentences without whitespace (so that every character is one token)."""
-    sys.path.insert(0, str(HERE))
-    import corpora
+    from . import corpora
 
     out = []
     for rec in corpora.read_cluener(str(data)):
@@ -132,13 +124,8 @@ def _build_pipeline(config_path: Path, data: Path, out_dir: Path, n_docs: int, s
 
 
 def _child(args: List[str], threads: int) -> Dict[str, float]:
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(threads)
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), *args],
-        capture_output=True, text=True, env=env,
-    )
+    env = set_thread_env(threads, force=True, env=dict(os.environ))
+    proc = subprocess.run(script_cmd("benchmark_scale", *args), capture_output=True, text=True, env=env, cwd=PROJECT)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -155,22 +142,15 @@ def _fmt_table(title: str, rows: List[Tuple[int, Dict[str, float]]]) -> List[str
     head = ["wall time (s)"] + [
         "CPU time (s)" if k == "cpu_s" else f"CPU {k[4:-2]} (s)" for k in parts
     ]
-    lines = [
-        f"| {title} | {' | '.join(head)} | peak RSS (MB) | RSS added by the call (MB) |",
-        "|---:" * (len(head) + 3) + "|",
-    ]
-    for n, r in rows:
-        times = " | ".join(f"{r[k]:.2f}" for k in ["time_s", *parts])
-        lines.append(f"| {n:,} | {times} | {r['peak_rss_mb']:.0f} | {r['delta_rss_mb']:.0f} |")
+    table = [(f"{n:,}", *(f"{r[k]:.2f}" for k in ["time_s", *parts]), f"{r['peak_rss_mb']:.0f}",
+              f"{r['delta_rss_mb']:.0f}") for n, r in rows]
     if len(rows) >= 2:
         (n0, a), (n1, b) = rows[-2], rows[-1]
-        ratios = " | ".join(f"{b[k] / a[k]:.1f}x" for k in ["time_s", *parts])
-        lines.append(
-            f"| {_k(n1)} / {_k(n0)} | {ratios} "
-            f"| {b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x "
-            f"| {b['delta_rss_mb'] / max(a['delta_rss_mb'], 1):.1f}x |"
-        )
-    return lines
+        table.append((f"{_k(n1)} / {_k(n0)}", *(f"{b[k] / a[k]:.1f}x" for k in ["time_s", *parts]),
+                      f"{b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x",
+                      f"{b['delta_rss_mb'] / max(a['delta_rss_mb'], 1):.1f}x"))
+    header = [title, *head, "peak RSS (MB)", "RSS added by the call (MB)"]
+    return md_table(table, header, "r" * len(header)).split("\n")
 
 
 def _k(n: int) -> str:
@@ -220,7 +200,7 @@ def run(
             train_rows.append((n, r))
     argv = " ".join(sys.argv[1:])
     lines = [
-        f"Command: `python project/scripts/benchmark_scale.py {argv}`",
+        f"Command: `python -m scripts.benchmark_scale {argv}`",
         "",
         f"Pipeline: configs/globalpointer_tok2vec.cfg (tok2vec width 96, depth 4; "
         f"GlobalPointer head_size 64, {info['labels']} labels, max_length "
@@ -283,7 +263,7 @@ def measure(
             t = time.process_time()
             doc = proc(doc)
             parts[f"cpu_{name}_s"] = time.process_time() - t
-            parts[f"peak_after_{name}_mb"] = _peak_rss_mb()
+            parts[f"peak_after_{name}_mb"] = peak_rss_mib()
         elapsed = time.perf_counter() - start
         parts["cpu_s"] = time.process_time() - cpu_start
         n_out = len(doc.spans["sc"])
@@ -302,7 +282,7 @@ def measure(
         parts = {"cpu_s": time.process_time() - cpu_start}
     else:
         raise typer.BadParameter(f"mode must be predict or update, got {mode!r}")
-    peak = _peak_rss_mb()
+    peak = peak_rss_mib()
     print(json.dumps({
         "time_s": elapsed, "peak_rss_mb": peak, "delta_rss_mb": peak - base, "spans": n_out,
         "vm_hwm_mb": _vm_hwm_mb(), **parts,

@@ -1,8 +1,8 @@
 """Speed next to a transformer: globalpointer_ner (both heads), spaCy ner and
 spancat on one transformer encoder, CPU, one thread.
 
-    python scripts/benchmark_trf.py CORPUS_DIR [--docs 120] [--batches 8] [--rounds 3]
-    python scripts/benchmark_trf.py corpus/bench/wnut17 --model ../../shared/models/all-MiniLM-L6-v2 \
+    python -m scripts.benchmark_trf CORPUS_DIR [--docs 120] [--batches 8] [--rounds 3]
+    python -m scripts.benchmark_trf corpus/bench/wnut17 --model ../../shared/models/all-MiniLM-L6-v2 \
         --lang en --spancat-max 7 --tag minilm
 
 With `--model`, a real pretrained transformer (a local folder) in
@@ -36,12 +36,12 @@ Writes benchmarks/TRANSFORMER.md and benchmarks/transformer.json.
 """
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from .common import PROJECT, ROOT, fresh_docs, interleaved, md_table, one_thread, set_thread_env, timed_pipe, write_json
+
+set_thread_env()  # before numpy is imported
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -49,13 +49,6 @@ from pathlib import Path  # noqa: E402
 from typing import Dict, List  # noqa: E402
 
 import typer  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from bench_utils import fresh_docs, interleaved, one_thread, timed_pipe  # noqa: E402
-
-PROJECT = HERE.parent
-ROOT = PROJECT.parent
 BERT_BASE_CHINESE = dict(
     vocab_size=21128, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
     intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
@@ -244,10 +237,17 @@ def write_report(results, out_dir: Path, run: Dict, tag: str) -> None:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = dict(run, threads=1, python=platform.python_version(), load_average=os.getloadavg(),
-                cmd=" ".join(["python", "scripts/benchmark_trf.py"] + sys.argv[1:]))
+                cmd=" ".join(["python", "-m", "scripts.benchmark_trf"] + sys.argv[1:]))
     suffix = f"_{tag}" if tag else ""
-    (out_dir / f"transformer{suffix.lower()}.json").write_text(
-        json.dumps({"meta": meta, "results": results}, indent=2), encoding="utf8")
+    write_json(out_dir / f"transformer{suffix.lower()}.json", {"meta": meta, "results": results})
+    markdown = render(results, meta)
+    (out_dir / f"TRANSFORMER{suffix.upper()}.md").write_text(markdown, encoding="utf8")
+    print(markdown)
+
+
+def render(results: Dict, meta: Dict) -> str:
+    """TRANSFORMER[_TAG].md from the results and the run's meta (transformer[_tag].json)."""
+    run = meta
     gp, sc = results["GlobalPointer"], results["spaCy spancat"]
     lines = [
         f"# Speed next to a transformer ({run['config']}, CPU, 1 thread)", "",
@@ -257,19 +257,18 @@ def write_report(results, out_dir: Path, run: Dict, tag: str) -> None:
         f"Training: {run['batches']} batches of ~{run['batch_words']} words (median of per-batch rates); "
         f"inference: {run['dev_docs']} dev docs ({run['dev_words']:,} words), {run['rounds']} interleaved "
         f"rounds, medians. Load average at the end: {', '.join(f'{x:.1f}' for x in meta['load_average'])}.", "",
-        "| component | train words/s | infer words/s | transformer alone words/s | component alone (s) | head share of inference time | (by difference of the two passes) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        md_table([(variant, f"{r['train_wps']:,.0f}", f"{r['infer_wps']:,.0f}", f"{r['encoder_only_wps']:,.0f}",
+                   f"{r['component_s']:.3f}", f"{100 * r['head_share']:.2f}%",
+                   f"{100 * r['head_share_by_difference']:+.1f}%") for variant, r in results.items()],
+                 ["component", "train words/s", "infer words/s", "transformer alone words/s", "component alone (s)",
+                  "head share of inference time", "(by difference of the two passes)"], "lrrrrrr"),
     ]
-    for variant, r in results.items():
-        lines.append(f"| {variant} | {r['train_wps']:,.0f} | {r['infer_wps']:,.0f} | {r['encoder_only_wps']:,.0f} "
-                     f"| {r['component_s']:.3f} | {100 * r['head_share']:.2f}% | {100 * r['head_share_by_difference']:+.1f}% |")
     lines += ["", "Targets:", "",
               f"- GlobalPointer head <= 5% of the pipeline's inference time: {100 * gp['head_share']:.1f}% "
               f"({'HIT' if gp['head_share'] <= 0.05 else 'MISSED'})",
               f"- Training >= 1.2x spancat: {gp['train_wps'] / sc['train_wps']:.2f}x "
               f"({'HIT' if gp['train_wps'] >= 1.2 * sc['train_wps'] else 'MISSED'})", ""]
-    (out_dir / f"TRANSFORMER{suffix.upper()}.md").write_text("\n".join(lines), encoding="utf8")
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

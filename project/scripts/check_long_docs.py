@@ -1,6 +1,6 @@
 """Check that long sentences train and predict without truncation (MSRA).
 
-    python project/scripts/check_long_docs.py [/work/shared/data/msra] [--steps 200]
+    python -m scripts.check_long_docs [/work/shared/data/msra] [--steps 200]   # from project/
 
 MSRA sentences reach 746 characters in train and 2427 in test. This trains the
 CPU pipeline (configs/globalpointer_tok2vec.cfg) for a few steps on a subset
@@ -13,7 +13,6 @@ longest test docs and on all of them. A short run, not a benchmark of accuracy.
 from __future__ import annotations
 
 import random
-import resource
 import sys
 import time
 import warnings
@@ -21,27 +20,16 @@ from pathlib import Path
 
 import typer
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-import corpora  # noqa: E402
+from . import corpora
+from .common import ROOT, peak_rss_mib, score_spans
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _prf(pairs):
-    tp = fp = fn = 0
-    for pred, gold in pairs:
-        tp += len(pred & gold)
-        fp += len(pred - gold)
-        fn += len(gold - pred)
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+    """P, R, F of (predicted, gold) span sets, exact match."""
+    scores = score_spans(pairs)
+    return scores["p"], scores["r"], scores["f"]
 
 
 @app.command()
@@ -116,13 +104,13 @@ def main(
         seen_longest |= any(len(eg.reference) == longest_train for eg in batch)
         nlp.update(batch, sgd=optimizer, drop=0.1, losses=losses)
     t_train = time.perf_counter() - t1
-    peak_train = _peak_mb()
+    peak_train = peak_rss_mib()
 
     test_docs = [corpora.build_doc(nlp, rec, None, "sc", nested=False) for rec in test]
     t2 = time.perf_counter()
     preds = list(nlp.pipe((nlp.make_doc(d.text) for d in test_docs), batch_size=64))
     t_pred = time.perf_counter() - t2
-    peak_pred = _peak_mb()
+    peak_pred = peak_rss_mib()
 
     def spans(doc, start=0):
         return {(s.start, s.end, s.label_) for s in doc.spans["sc"] if s.start >= start}
@@ -141,7 +129,7 @@ def main(
     loss = losses.get("globalpointer_ner", 0.0)
     n_test_tok = sum(len(d) for d in test_docs)
     lines = [
-        f"Command: `python project/scripts/check_long_docs.py {' '.join(sys.argv[1:])}`",
+        f"Command: `python -m scripts.check_long_docs {' '.join(sys.argv[1:])}`",
         "",
         f"- train subset: {len(examples)} sentences, {n_tok:,} tokens, longest {longest_train} "
         f"tokens (in a batch: {seen_longest}); labels {list(pipe.labels)}; learned "

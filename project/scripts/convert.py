@@ -1,6 +1,6 @@
 """Convert an NER corpus to spaCy DocBins: OUTPUT_DIR/{train,dev,test}.spacy.
 
-    python scripts/convert.py FORMAT INPUT_DIR OUTPUT_DIR [--spans-key sc] [--seed 0] [--limit N] [--lang LANG]
+    python -m scripts.convert FORMAT INPUT_DIR OUTPUT_DIR [--spans-key sc] [--seed 0] [--limit N] [--lang LANG]
 
 FORMAT is one of cluener, cmeee, bio_tab, bio_space, bmes, weibo, conll_words,
 conll_words_nested, conll_words_layered, btc, or a corpus name: cmeee_v2 (= cmeee),
@@ -18,7 +18,6 @@ seeded split (see corpora.make_splits and README.md).
 """
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +26,8 @@ from typing import Dict, List, Optional
 import typer
 from wasabi import Printer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpora  # noqa: E402
-from corpora import CorpusFormatError, FileReport  # noqa: E402
+from . import corpora
+from .corpora import CorpusFormatError, FileReport
 
 PROBLEM_ACTIONS = {
     corpora.OUT_OF_RANGE: "dropped",

@@ -1,6 +1,6 @@
 """Convert CMRC 2018 (SQuAD-style JSON) to spaCy DocBins for `globalpointer_extractor`.
 
-    python scripts/convert_cmrc.py INPUT_DIR OUTPUT_DIR [--seed 0] [--limit N]
+    python -m scripts.convert_cmrc INPUT_DIR OUTPUT_DIR [--seed 0] [--limit N]
 
 INPUT_DIR holds cmrc2018_dev.json and cmrc2018_trial.json (and, if you have
 it, cmrc2018_train.json). One doc per question, made with
@@ -29,8 +29,6 @@ lengths (tokens) of each split.
 """
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +38,8 @@ import numpy
 import typer
 from wasabi import Printer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpora import _seeded_parts  # noqa: E402
+from .common import read_json, write_json
+from .corpora import _seeded_parts
 
 LABEL = "ANSWER"
 SPANS_KEY = "answer"
@@ -97,7 +95,7 @@ class CmrcFormatError(ValueError):
 def read_cmrc(path: Path) -> List[Question]:
     """The questions of a SQuAD-style file, in file order."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf8"))["data"]
+        data = read_json(path)["data"]
         questions = []
         for article in data:
             for paragraph in article["paragraphs"]:
@@ -232,7 +230,7 @@ def convert(input_dir: Path, output_dir: Path, seed: int = 0, limit: int = 0) ->
         }
         for name, r in reports.items()
     }
-    (output_dir / "report.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf8")
+    write_json(output_dir / "report.json", summary, ensure_ascii=False)
     return summary
 
 

@@ -1,15 +1,16 @@
 """Write the texts of a .spacy file as JSON Lines, the input of batch annotation.
 
-    python scripts/export_texts.py DATA.spacy OUTPUT.jsonl
+    python -m scripts.export_texts DATA.spacy OUTPUT.jsonl
 
 Each line is {"id": "<file stem>-<n>", "text": ...}, n counting the docs from 0.
 """
-import json
 from pathlib import Path
 
 import spacy
 import typer
 from spacy.tokens import DocBin
+
+from .common import write_jsonl
 
 
 def main(
@@ -18,10 +19,8 @@ def main(
 ) -> None:
     """Write the texts of DATA as JSON Lines with an id per text."""
     vocab = spacy.blank("xx").vocab
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf8") as file:
-        for i, doc in enumerate(DocBin().from_disk(data).get_docs(vocab)):
-            file.write(json.dumps({"id": f"{data.stem}-{i}", "text": doc.text}, ensure_ascii=False) + "\n")
+    docs = DocBin().from_disk(data).get_docs(vocab)
+    write_jsonl(output, ({"id": f"{data.stem}-{i}", "text": doc.text} for i, doc in enumerate(docs)))
 
 
 if __name__ == "__main__":

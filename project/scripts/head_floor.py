@@ -1,6 +1,6 @@
 """The GlobalPointer head's FLOP floor on a corpus, against its measured time.
 
-    python scripts/head_floor.py MODEL DATA [--rounds 7] [--batch-size 256]
+    python -m scripts.head_floor MODEL DATA [--rounds 7] [--batch-size 256]
 
 The floor counts only what the head must compute for the corpus' docs:
 
@@ -22,10 +22,9 @@ Times: `nlp.pipe` over the pre-tokenised docs, the whole pipeline and then
 with the head disabled (the tok2vec alone), interleaved for `--rounds`
 rounds after one warm-up, medians; head time = whole - tok2vec. One thread.
 """
-import os
+from .common import fresh_docs, set_thread_env, torch_one_thread
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+set_thread_env()  # before numpy is imported
 
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -77,14 +76,9 @@ def main(
 ) -> None:
     """Print the head's FLOP floor and its measured time on DATA."""
     import spacy
-    from spacy.tokens import Doc, DocBin
+    from spacy.tokens import DocBin
 
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
+    torch_one_thread()
     nlp = spacy.load(model)
     pipe = nlp.get_pipe(component)
     head = pipe.model.get_ref("pointer")
@@ -97,11 +91,8 @@ def main(
     t2v_flops = tok2vec_flops_per_token(nlp.get_pipe(tok2vec_name).model) * tokens
     floor_flops = sum(parts.values())
 
-    def fresh():
-        return [Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]) for doc in gold]
-
     def timed(disable):
-        docs = fresh()
+        docs = fresh_docs(nlp.vocab, gold)
         with nlp.select_pipes(disable=disable):
             start = time.perf_counter()
             for _ in nlp.pipe(docs, batch_size=batch_size):

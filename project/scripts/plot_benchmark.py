@@ -1,23 +1,22 @@
 """Learning curves of the benchmark: the dev score of every evaluation, per
 corpus and component, the mean over seeds with the min-max band.
 
-Reads benchmarks/<corpus>.json (written by `scripts/benchmark.py run`); the
+Reads benchmarks/<corpus>.json (written by `python -m scripts.benchmark run`); the
 dev score is each component's main training score (entity F for spaCy ner
 and for globalpointer_ner on flat corpora, span F otherwise).
 
-    python scripts/plot_benchmark.py [--out benchmarks/learning_curves.png]
-    python scripts/plot_benchmark.py --tag long --out benchmarks/learning_curves_long.png
+    python -m scripts.plot_benchmark [--out benchmarks/learning_curves.png]
+    python -m scripts.plot_benchmark --tag long --out benchmarks/learning_curves_long.png
 
 `--tag` plots the runs kept apart with `benchmark.py run --tag` instead.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-PROJECT = Path(__file__).resolve().parent.parent
+from .common import PROJECT, read_json
 STYLE = {"gp": ("tab:red", "-"), "egp": ("tab:orange", "-"), "ner": ("tab:blue", "-"),
          "spancat": ("tab:green", "-"), "gp_norope": ("tab:pink", "--")}
 ORDER = ("cluener", "wnut17", "cmeee", "danplus", "litbank", "btc")
@@ -45,7 +44,7 @@ def main(
 
     results = []
     for path in sorted(bench_dir.glob("*.json")):
-        data = json.loads(path.read_text())
+        data = read_json(path)
         want = f"{data.get('corpus')}_{tag}" if tag else data.get("corpus")
         if data.get("corpus") in ORDER and data.get("key") == want:
             results.append(data)

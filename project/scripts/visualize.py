@@ -1,6 +1,6 @@
 """Render gold and predicted spans of a test set with displaCy (style="span").
 
-    python scripts/visualize.py MODEL DATA.spacy OUTPUT.html [--spans-key sc] [--limit 50] [--gpu-id -1]
+    python -m scripts.visualize MODEL DATA.spacy OUTPUT.html [--spans-key sc] [--limit 50] [--gpu-id -1]
 
 For each of the first LIMIT docs of DATA.spacy, the gold doc and the model's
 prediction are drawn one above the other. Nested and overlapping spans are
@@ -16,6 +16,8 @@ from typing import Dict, Iterable, List, Tuple
 
 import typer
 
+from .common import score_spans, span_tuples
+
 # A fixed palette, so a label keeps its colour from one run to the next.
 PALETTE = [
     "#7aecec", "#bfeeb7", "#feca74", "#ff9561", "#aa9cfc", "#c887fb", "#9cc9cc",
@@ -28,7 +30,7 @@ def label_colors(labels: Iterable[str]) -> Dict[str, str]:
 
 
 def span_set(doc, spans_key: str) -> set:
-    return {(s.start_char, s.end_char, s.label_) for s in doc.spans.get(spans_key, [])}
+    return span_tuples(doc.spans.get(spans_key, []))
 
 
 def compare(gold, pred, spans_key: str) -> Tuple[int, int, int]:
@@ -43,10 +45,8 @@ def render_pairs(pairs: List[Tuple[object, object]], spans_key: str, title: str 
     labels = [s.label_ for g, p in pairs for d in (g, p) for s in d.spans.get(spans_key, [])]
     options = {"spans_key": spans_key, "colors": label_colors(labels)}
     docs = []
-    totals = [0, 0, 0]
     for i, (gold, pred) in enumerate(pairs, 1):
         tp, fn, fp = compare(gold, pred, spans_key)
-        totals = [totals[0] + tp, totals[1] + fn, totals[2] + fp]
         gold.user_data["title"] = f"#{i} gold ({len(gold.spans.get(spans_key, []))} spans)"
         pred.user_data["title"] = f"#{i} predicted: {tp} correct, {fn} missed, {fp} spurious"
         docs.extend([gold, pred])
@@ -54,10 +54,8 @@ def render_pairs(pairs: List[Tuple[object, object]], spans_key: str, title: str 
         warnings.filterwarnings("ignore", message=r".*\[W117\]")  # docs without spans
         # minify: no whitespace between the per-character blocks (Chinese has no spaces)
         body = displacy.render(docs, style="span", options=options, page=False, minify=True, jupyter=False)
-    tp, fn, fp = totals
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
+    scores = score_spans((span_set(pred, spans_key), span_set(gold, spans_key)) for gold, pred in pairs)
+    p, r, f = scores["p"], scores["r"], scores["f"]
     header = (
         f"<h1>{html.escape(title)}</h1><p>{len(pairs)} docs, spans_key={html.escape(spans_key)}: "
         f"P {p:.3f} R {r:.3f} F {f:.3f} (exact match on these docs only)</p>"

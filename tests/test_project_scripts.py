@@ -1,7 +1,6 @@
-"""The benchmark's threshold sweep (`project/scripts/threshold_sweep.py`)
-against running the pipeline at each threshold."""
-import sys
-
+"""The project's scripts (project/scripts, imported as the package `scripts`:
+project/ is on sys.path, see conftest.py): the threshold sweep against running
+the pipeline at each threshold, the one exact-span scorer, the Markdown tables."""
 import pytest
 import spacy
 from spacy.tokens import DocBin
@@ -11,12 +10,7 @@ from .conftest import PIPE, SPANS_KEY
 
 def _threshold_sweep_script():
     """The benchmark's `project/scripts/threshold_sweep.py`, imported."""
-    from pathlib import Path
-
-    scripts = str(Path(__file__).resolve().parents[1] / "project" / "scripts")
-    if scripts not in sys.path:
-        sys.path.insert(0, scripts)
-    import threshold_sweep
+    from scripts import threshold_sweep
 
     return threshold_sweep
 
@@ -50,3 +44,35 @@ def test_threshold_sweep_equals_running_at_each_threshold(which, request):
         assert swept[t]["p"] == pytest.approx(p) and swept[t]["r"] == pytest.approx(r), t
         fs.add(round(swept[t]["f"], 6))
     assert len(fs) > 1  # the thresholds do change the output
+
+
+def test_project_exact_span_scorer():
+    """`scripts.common.score_spans`, the one exact-span scorer of the
+    project's scripts (spaCy's PRFScore): counts over all docs, per type too."""
+    from scripts.common import score_spans
+
+    pairs = [
+        ({(0, 2, "PER"), (3, 5, "LOC")}, {(0, 2, "PER"), (3, 6, "LOC")}),
+        (set(), {(1, 2, "ORG")}),
+        ({(0, 1, "LOC")}, set()),
+    ]
+    scores = score_spans(pairs, per_type=True)
+    # tp 1 (PER), fp 2 (LOC twice), fn 2 (LOC, ORG)
+    assert scores["p"] == pytest.approx(1 / 3) and scores["r"] == pytest.approx(1 / 3)
+    assert scores["f"] == pytest.approx(1 / 3) and scores["support"] == 3
+    assert list(scores["per_type"]) == ["LOC", "ORG", "PER"]
+    assert scores["per_type"]["PER"] == {"p": 1.0, "r": 1.0, "f": pytest.approx(1.0), "support": 1}
+    assert scores["per_type"]["LOC"] == {"p": 0.0, "r": 0.0, "f": 0.0, "support": 1}
+    assert score_spans([]) == {"p": 0.0, "r": 0.0, "f": 0.0, "support": 0}
+
+
+def test_project_markdown_tables():
+    """`scripts.common.md_table`: wasabi's table with the committed tables'
+    compact divider row."""
+    from scripts.common import md_table
+
+    rows = [("a", 1, ""), ("b", 2, "x")]
+    assert md_table(rows, ["name", "n", "note"], "lrl") == (
+        "| name | n | note |\n|---|---:|---|\n| a | 1 |  |\n| b | 2 | x |")
+    assert md_table(rows, ["name", "n", "note"], "lrl", tight_empty=True).split("\n")[2] == "| a | 1 | |"
+    assert md_table([], ["name"], "c") == "| name |\n|:---:|"
