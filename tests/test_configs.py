@@ -402,3 +402,16 @@ def test_shared_models_missing_fails_under_ci(monkeypatch, tmp_path):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="absent"):
         shared_path("models/en_core_web_md")
+
+
+def test_globalpointer_ner_configs_choose_the_threshold_on_dev():
+    """Every shipped globalpointer_ner config sets the threshold on the dev
+    set at each checkpoint (the extractor has no threshold)."""
+    for path in CONFIGS:
+        config = load_config(path, interpolate=False)
+        factories = {block.get("factory") for block in config["components"].values()}
+        callback = config["training"]["before_to_disk"]
+        if "globalpointer_ner" in factories:
+            assert callback == {"@callbacks": "spacy-globalpointer.tune_threshold.v1"}, path.name
+        else:
+            assert callback is None, path.name
