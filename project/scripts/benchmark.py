@@ -36,7 +36,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import typer
 
@@ -693,6 +693,30 @@ def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[tuple]:
 
 
 CLIMBING_AFTER = 2 / 3  # a best dev step after this share of the budget: still climbing
+REACH_SHARE = 0.95  # learning speed: steps to this share of the lowest best dev F of the components
+
+
+def learning_speed(res: dict) -> Tuple[float, List[tuple]]:
+    """Steps (and wall seconds since the start of training, evaluations
+    included) each component's runs need to reach REACH_SHARE of the lowest
+    mean best dev F among the components: (that F, rows)."""
+    summaries = {n: summarise(v) for n, v in res["variants"].items() if _ok_runs(v)}
+    if not summaries:
+        return 0.0, []
+    target = REACH_SHARE * min(s["dev_mean"] for s in summaries.values()) / 100
+    rows = []
+    for name in summaries:
+        steps, seconds = [], []
+        for seed, run_ in sorted(res["variants"][name]["runs"].items()):
+            if run_.get("status") != "ok":
+                continue
+            reached = next((point for point in run_["curve"] if point["score"] >= target), None)
+            steps.append(f"s{seed}: {reached['step'] if reached else 'never'}")
+            if reached:
+                seconds.append(reached["t"])
+        rows.append((f"{res['variants'][name]['label']} (`{name}`)", ", ".join(steps),
+                     f"{statistics.median(seconds):,.0f}" if seconds else "-"))
+    return 100 * target, rows
 
 
 def _best_step_cell(run: dict) -> str:
@@ -759,6 +783,13 @@ def report(
         lines += [md_table(rows, ["component", "seeds", "test F mean ± sd (min-max)", "P", "R", "best dev F",
                                   "best step per seed", "dev F at 2x best step - best", "train words/s", "train s",
                                   "peak RSS train MiB"], "lrlrrrllrrr"), ""]
+        if regime != "cpu":
+            target, rows = learning_speed(res)
+            lines += [f"Learning speed: the first evaluation at which dev F reaches {target:.1f} "
+                      f"({100 * REACH_SHARE:.0f}% of the lowest mean best dev F of the components); seconds "
+                      "since the start of training, evaluations included, median over the seeds (one thread, "
+                      "the machine shared, so rough):", "",
+                      md_table(rows, ["component", "step per seed", "seconds"], "llr"), ""]
         trained = res.get("train_speed")
         if trained:
             lines += [f"Training speed (`{trained['cmd']}`): every component updated in turn on the same "

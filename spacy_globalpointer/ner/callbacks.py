@@ -34,7 +34,7 @@ from spacy.util import registry, resolve_dot_names
 
 from ..errors import Errors
 from .pipe import GlobalPointerNER, globalpointer_pipe_names
-from .tuning import DEFAULT_GRID, DevSet, collect_dev_set, ent_counts, span_counts
+from .tuning import DEFAULT_GRID, DevSet, collect_dev_sets, ent_counts, span_counts
 
 logger = logging.getLogger("spacy")
 
@@ -85,8 +85,9 @@ def set_best_thresholds(
     if pipe.cfg["annotate_ents"]:
         settings["ents_threshold"] = ("ents", "ents_thresholds")
     chosen: Dict[str, float] = {}
+    dev_sets = collect_dev_sets(nlp, name, examples, [target for target, _ in settings.values()])
     for setting, (target, overrides) in settings.items():
-        dev = collect_dev_set(nlp, name, examples, target)
+        dev = dev_sets[target]
         fixed = numpy.asarray([label in pipe.cfg[overrides] for label in pipe.labels], dtype=bool)
         start = pipe.threshold_table.ents if target == "ents" else pipe.threshold_table.spans
         value, f = best_single_threshold(dev, target, start, fixed, grid, pipe.cfg["overwrite_ents"])

@@ -109,6 +109,17 @@ def collect_dev_set(nlp: Language, pipe_name: str, examples: Sequence[Example], 
     target (str): "spans" or "ents": which gold to read.
     RETURNS (DevSet): the candidates and gold.
     """
+    return collect_dev_sets(nlp, pipe_name, examples, (target,))[target]
+
+
+def collect_dev_sets(
+    nlp: Language, pipe_name: str, examples: Sequence[Example], targets: Sequence[str]
+) -> Dict[str, DevSet]:
+    """`collect_dev_set` for several targets with one pass over the docs: the
+    candidates are the same, only the gold read differs.
+
+    RETURNS (Dict[str, DevSet]): the dev set of each target.
+    """
     pipe: GlobalPointerNER = nlp.get_pipe(pipe_name)
     later = nlp.pipe_names[nlp.pipe_names.index(pipe_name):]
     docs = [eg.predicted for eg in examples]
@@ -126,13 +137,17 @@ def collect_dev_set(nlp: Language, pipe_name: str, examples: Sequence[Example], 
     finally:
         pipe.cfg.clear()
         pipe.cfg.update(saved)
-    place = GoldPlace(pipe.name, pipe.key, use_ents=target == "ents")
-    gold = []
-    for eg in examples:
-        aligned = place.aligned(eg)[0]
-        gold.append({(s.start, s.end, label_index[s.label_]) for s in aligned if s.label_ in label_index})
+    candidates = Candidates.concat(parts)
     existing = [[(e.start, e.end, label_index.get(e.label_, -1)) for e in doc.ents] for doc in docs]
-    return DevSet(Candidates.concat(parts), gold, existing, [len(d) for d in docs], pipe.labels)
+    dev_sets = {}
+    for target in targets:
+        place = GoldPlace(pipe.name, pipe.key, use_ents=target == "ents")
+        gold = []
+        for eg in examples:
+            aligned = place.aligned(eg)[0]
+            gold.append({(s.start, s.end, label_index[s.label_]) for s in aligned if s.label_ in label_index})
+        dev_sets[target] = DevSet(candidates, gold, existing, [len(d) for d in docs], pipe.labels)
+    return dev_sets
 
 
 def span_counts(dev: DevSet, thresholds: numpy.ndarray) -> Counts:
