@@ -76,3 +76,23 @@ def test_project_markdown_tables():
         "| name | n | note |\n|---|---:|---|\n| a | 1 |  |\n| b | 2 | x |")
     assert md_table(rows, ["name", "n", "note"], "lrl", tight_empty=True).split("\n")[2] == "| a | 1 | |"
     assert md_table([], ["name"], "c") == "| name |\n|:---:|"
+
+
+def test_benchmark_learning_speed():
+    """`scripts.benchmark.learning_speed`: the first evaluation at which each
+    component reaches 95% of the lowest mean best dev F of the components."""
+    from scripts.benchmark import learning_speed
+
+    def run(curve, best):
+        points = [{"step": 100 * i, "score": score, "t": 10.0 * i} for i, score in enumerate(curve)]
+        return {"status": "ok", "steps": 100 * len(curve), "curve": points, "best_dev": best,
+                "best_step": 100 * curve.index(best), "test": {"f": 0.5, "p": 0.5, "r": 0.5, "per_type": {}},
+                "train_wps_median": 1.0, "train_wall_s": 1.0, "train_peak_rss_mib": 1.0}
+
+    res = {"variants": {
+        "fast": {"label": "Fast", "runs": {"0": run([0.0, 0.5, 0.6, 0.6], 0.6), "1": run([0.0, 0.58, 0.6], 0.6)}},
+        "slow": {"label": "Slow", "runs": {"0": run([0.0, 0.2, 0.4, 0.5], 0.5), "1": run([0.0, 0.1, 0.2, 0.3], 0.3)}},
+    }}
+    target, rows = learning_speed(res)
+    assert target == pytest.approx(95 * 0.4)  # 95% of the slow component's mean best, 40
+    assert rows == [("Fast (`fast`)", "s0: 100, s1: 100", "10"), ("Slow (`slow`)", "s0: 200, s1: never", "20")]
