@@ -812,11 +812,12 @@ def report(
                       md_table([(label, *(_fmt(s["per_type"].get(label)) for s in summaries.values())) for label in labels],
                                ["type", *summaries], "l" + "r" * len(summaries)),
                       ""]
-        lines += ["Commands (from `project/`):", "", "```"]
-        for name, variant in res["variants"].items():
-            for run_ in _ok_runs(variant)[:1]:
-                lines += [run_["train_cmd"], run_["eval_cmd"]]
-        lines += ["```", ""]
+        commands = [cmd for variant in res["variants"].values() for run_ in _ok_runs(variant)[:1]
+                    for cmd in (run_["train_cmd"], run_["eval_cmd"])]
+        old_spelling = any("python scripts/" in cmd for cmd in commands)
+        lines += ["Commands (from `project/`" + ("; as recorded: `python scripts/X.py` is `python -m scripts.X` "
+                                                 "since the scripts became a package" if old_spelling else "")
+                  + "):", "", "```", *commands, "```", ""]
     targets = _targets(results, regime)
     if targets:
         lines += ["## Targets", "", md_table(targets, ["target", "measured", "result"], "lll"), ""]
