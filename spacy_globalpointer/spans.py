@@ -119,10 +119,15 @@ def window_groups(
         )
 
 
+def is_probability(value: Any) -> bool:
+    """Whether `value` is a number (not a bool) in [0, 1]."""
+    ok = isinstance(value, (int, float, numpy.floating)) and not isinstance(value, bool)
+    return ok and 0.0 <= float(value) <= 1.0
+
+
 def check_probability(name: str, setting: str, value: Any) -> float:
     """Return `value` as a float if it is a probability in [0, 1], else raise
     GP001 naming the component and the setting."""
-    ok = isinstance(value, (int, float, numpy.floating)) and not isinstance(value, bool)
-    if not ok or not (0.0 <= float(value) <= 1.0):
+    if not is_probability(value):
         raise ValueError(Errors.GP001.format(name=name, setting=setting, value=value))
     return float(value)

@@ -33,6 +33,7 @@ from spacy.training import Example
 from spacy.util import registry, resolve_dot_names
 
 from ..errors import Errors
+from ..spans import is_probability
 from .pipe import GlobalPointerNER, globalpointer_pipe_names
 from .tuning import DEFAULT_GRID, DevSet, collect_dev_sets, ent_counts, span_counts
 
@@ -49,7 +50,7 @@ def make_threshold_tuner(grid: Optional[List[float]] = None) -> Callable[[Langua
         pipeline in place and returns it.
     """
     values = tuple(grid if grid is not None else DEFAULT_GRID)
-    if not values or not all(_is_probability(v) for v in values):
+    if not values or not all(is_probability(v) for v in values):
         raise ValueError(Errors.GP040.format(grid=grid))
     dev_examples: List[Example] = []
 
@@ -86,10 +87,11 @@ def set_best_thresholds(
         settings["ents_threshold"] = ("ents", "ents_thresholds")
     chosen: Dict[str, float] = {}
     dev_sets = collect_dev_sets(nlp, name, examples, [target for target, _ in settings.values()])
+    table = pipe.threshold_table
     for setting, (target, overrides) in settings.items():
         dev = dev_sets[target]
         fixed = numpy.asarray([label in pipe.cfg[overrides] for label in pipe.labels], dtype=bool)
-        start = pipe.threshold_table.ents if target == "ents" else pipe.threshold_table.spans
+        start = table.ents if target == "ents" else table.spans
         value, f = best_single_threshold(dev, target, start, fixed, grid, pipe.cfg["overwrite_ents"])
         pipe.cfg[setting] = value
         nlp.get_pipe_config(name)[setting] = value
@@ -122,7 +124,7 @@ def best_single_threshold(
     for value in sorted(set(grid)):
         thresholds = numpy.where(fixed, start, value)
         counts = ent_counts(dev, thresholds, overwrite_ents) if target == "ents" else span_counts(dev, thresholds)
-        keys[value] = (round(counts.prf()[2], 12), -int(counts.fp.sum()))
+        keys[value] = counts.objective()
     best = max(keys.values())
     tied = [value for value, key in keys.items() if key == best]
     return round(float(tied[(len(tied) - 1) // 2]), 6), best[0]
@@ -134,7 +136,3 @@ def _read_dev_corpus(nlp: Language) -> List[Example]:
     dot_name = config["training"]["dev_corpus"]
     (corpus,) = resolve_dot_names(config, [dot_name])
     return list(corpus(nlp))
-
-
-def _is_probability(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0

@@ -1,31 +1,20 @@
 """`spacy-globalpointer.tune_threshold.v1`: the threshold chosen on the dev set
 while training (spacy_globalpointer/ner/callbacks.py)."""
+from pathlib import Path
+
 import pytest
 import spacy
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 from spacy.util import registry
-from thinc.api import fix_random_seed
 
 from spacy_globalpointer.ner.callbacks import set_best_thresholds
 
-from ..conftest import FLAT_DATA, NESTED_DATA, make_examples
+from ..conftest import FLAT_DATA, NESTED_DATA, PIPE, _train, make_examples
 
-PIPE = "globalpointer_ner"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CALLBACK = "spacy-globalpointer.tune_threshold.v1"
 GRID = [round(0.05 * i, 2) for i in range(1, 20)]
-
-
-def _under_trained(data, ents, n_iter):
-    """A model trained a few steps on `data`: its F still depends on the threshold."""
-    fix_random_seed(0)
-    nlp = spacy.blank("zh")
-    nlp.add_pipe(PIPE, config={"annotate_ents": ents})
-    examples = make_examples(nlp, data, ents=ents)
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(n_iter):
-        nlp.update(examples, sgd=optimizer)
-    return nlp, examples
 
 
 def _f_at_each_threshold(nlp, examples, setting, score):
@@ -47,7 +36,8 @@ def _f_at_each_threshold(nlp, examples, setting, score):
 def test_the_threshold_set_is_the_best_on_dev(data, ents, settings):
     """The value set reaches the best F spaCy's scorer gives over the grid,
     and the F recorded is that F."""
-    nlp, examples = _under_trained(data, ents, n_iter=2)
+    # two updates: F still depends on the threshold
+    nlp, examples = _train({"annotate_ents": ents}, data, ents, n_iter=2)
     curves = {setting: _f_at_each_threshold(nlp, examples, setting, score) for setting, score in settings.items()}
     for setting, curve in curves.items():
         assert max(curve.values()) - min(curve.values()) > 0.05, f"{setting}: F does not depend on it here"
@@ -72,7 +62,7 @@ def test_spacy_train_saves_the_threshold_tuned_on_dev(tmp_path):
     DocBin(docs=docs * 2).to_disk(corpus)
     overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "training.max_steps": 8,
                  "training.eval_frequency": 4, "training.before_to_disk": {"@callbacks": CALLBACK}}
-    spacy_train("configs/globalpointer_tok2vec.cfg", tmp_path / "out", overrides=overrides)
+    spacy_train(CONFIGS / "globalpointer_tok2vec.cfg", tmp_path / "out", overrides=overrides)
     for saved in ("model-last", "model-best"):
         trained = spacy.load(tmp_path / "out" / saved)
         recorded = trained.meta["globalpointer"]["thresholds_tuned_on_dev"][PIPE]
