@@ -197,13 +197,13 @@ def main(
     times = interleaved(measures, rounds)
     results = {}
     for variant in VARIANTS:
-        whole, encoder, component = (times[(variant, k)] for k in ("whole", "encoder", "component"))
+        whole, encoder_s, component = (times[(variant, k)] for k in ("whole", "encoder", "component"))
         results[variant] = {
             "train_wps": statistics.median(train_rates[variant]), "train_wps_batches": train_rates[variant],
-            "infer_wps": n_words / whole, "encoder_only_wps": n_words / encoder,
-            "component_s": component, "whole_s": whole, "encoder_s": encoder,
-            "head_share": component / (encoder + component),
-            "head_share_by_difference": 1 - encoder / whole,
+            "infer_wps": n_words / whole, "encoder_only_wps": n_words / encoder_s,
+            "component_s": component, "whole_s": whole, "encoder_s": encoder_s,
+            "head_share": component / (encoder_s + component),
+            "head_share_by_difference": 1 - encoder_s / whole,
         }
     run = {"corpus_dir": str(corpus_dir), "dev_docs": len(dev_docs), "dev_words": n_words, "batches": batches,
            "batch_words": batch_words, "rounds": rounds, "config": config_name, "encoder": encoder,
