@@ -23,7 +23,7 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, set_dropout_rate
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .errors import Errors, describe_error
 from .models.layout import group_by_geometry
@@ -235,6 +235,17 @@ class GlobalPointerPipe(TrainablePipe):
             self.finish_update(sgd)
         return losses
 
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Apply the gradients: the encoder's (when it is part of this
+        component's model) at the optimizer's learning rate, the head's at that
+        rate times the architecture's `learn_rate_scale`.
+
+        sgd (thinc.api.Optimizer): the optimizer.
+        """
+        self.model.get_ref("tok2vec").finish_update(sgd)
+        scale = self._head.attrs.get("learn_rate_scale", 1.0)
+        self._head.finish_update(sgd if scale == 1.0 else _ScaledOptimizer(sgd, scale))
+
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]],
@@ -339,3 +350,17 @@ class GlobalPointerPipe(TrainablePipe):
     def _check_loaded_cfg(self) -> None:
         """Check (and complete) the settings of a loaded pipe."""
         raise NotImplementedError
+
+
+class _ScaledOptimizer:
+    """The optimizer as one part of a model sees it: every update of that
+    part at `scale` times the learning rate (thinc's `lr_scale`, which Adam,
+    RAdam, SGD and the L2 weight decay all honour). Averages, gradient
+    clipping and the schedule stay the wrapped optimizer's."""
+
+    def __init__(self, optimizer: Optimizer, scale: float) -> None:
+        self.optimizer = optimizer
+        self.scale = scale
+
+    def __call__(self, key, weights, gradient, *, lr_scale: float = 1.0):
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scale)

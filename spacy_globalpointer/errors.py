@@ -243,6 +243,13 @@ class Errors(metaclass=ErrorsWithCodes):
         "(`[components.<name>.loss]`), e.g. `{setting} = 0.01`, or 0 to leave "
         "the term out."
     )
+    # Codes from 30 on: the model architectures.
+    GP030 = (
+        "The GlobalPointer head's `learn_rate_scale` must be a positive number "
+        "(the head's learning rate as a multiple of the optimizer's), got "
+        "{value!r}. Set it in the architecture's config, e.g. "
+        "`learn_rate_scale = 10.0`, or 1.0 to train the head at the encoder's rate."
+    )
     GP040 = (
         "spacy-globalpointer.tune_threshold.v1: `grid` must list probabilities "
         "between 0 and 1, got {grid!r}. Leave it out of `[training.before_to_disk]` "

@@ -18,6 +18,7 @@ def build_globalpointer_model(
     max_length: Optional[int] = None,
     nO: Optional[int] = None,
     dropout: Optional[float] = 0.0,
+    learn_rate_scale: float = 1.0,
 ) -> GPModelT:
     """Build a GlobalPointer span scorer: per-type q/k projections with RoPE.
 
@@ -30,10 +31,14 @@ def build_globalpointer_model(
     nO (Optional[int]): number of entity types; inferred at initialize.
     dropout (Optional[float]): dropout on the head's q/k projections during
         training; null follows `[training] dropout`.
+    learn_rate_scale (float): the head's learning rate as a multiple of the
+        optimizer's (the encoder's); e.g. 10 for a randomly initialised head on
+        a fine-tuned transformer. 1.0 trains both at one rate.
     RETURNS (Model[List[Doc], SpanScores]): the model.
     """
     head = GlobalPointerHead(
-        nO=nO, head_size=head_size, use_rope=use_rope, max_length=max_length, dropout=dropout
+        nO=nO, head_size=head_size, use_rope=use_rope, max_length=max_length, dropout=dropout,
+        learn_rate_scale=learn_rate_scale,
     )
     return _with_encoder(tok2vec, head)
 
@@ -46,6 +51,7 @@ def build_efficient_globalpointer_model(
     max_length: Optional[int] = None,
     nO: Optional[int] = None,
     dropout: Optional[float] = 0.0,
+    learn_rate_scale: float = 1.0,
 ) -> GPModelT:
     """Build an Efficient GlobalPointer span scorer: one shared q/k projection
     with RoPE plus a per-type start and end term (4 * head_size parameters per
@@ -58,11 +64,14 @@ def build_efficient_globalpointer_model(
     nO (Optional[int]): number of entity types; inferred at initialize.
     dropout (Optional[float]): dropout on the head's q/k projections during
         training; null follows `[training] dropout`.
+    learn_rate_scale (float): the head's learning rate as a multiple of the
+        optimizer's (the encoder's); e.g. 10 for a randomly initialised head on
+        a fine-tuned transformer. 1.0 trains both at one rate.
     RETURNS (Model[List[Doc], SpanScores]): the model.
     """
     head = GlobalPointerHead(
         nO=nO, head_size=head_size, use_rope=use_rope, max_length=max_length,
-        efficient=True, dropout=dropout,
+        efficient=True, dropout=dropout, learn_rate_scale=learn_rate_scale,
     )
     return _with_encoder(tok2vec, head)
 

@@ -11,6 +11,8 @@ All array work goes through `model.ops` and its array module, so the same code
 runs on numpy (CPU) and cupy (GPU). Scores are computed block by block (see
 `layout.py`), so memory is linear in the number of tokens.
 """
+import math
+import numbers
 from typing import Callable, List, Optional, Tuple
 
 import numpy
@@ -53,6 +55,7 @@ def GlobalPointerHead(
     block_size: int = DEFAULT_BLOCK_SIZE,
     efficient: bool = False,
     dropout: Optional[float] = 0.0,
+    learn_rate_scale: float = 1.0,
 ) -> GPHeadT:
     """Build a GlobalPointer head (per-type projections) or, with
     `efficient=True`, an Efficient GlobalPointer head (shared projection).
@@ -66,12 +69,17 @@ def GlobalPointerHead(
     efficient (bool): use the Efficient GlobalPointer parametrisation.
     dropout (Optional[float]): dropout on the q/k projections in training; null
         follows `[training] dropout` (as spaCy's own layers do).
+    learn_rate_scale (float): the head's learning rate as a multiple of the
+        optimizer's (applied by the pipe's `finish_update`); 1.0 trains the
+        head at the encoder's rate.
     RETURNS (Model[List[Floats2d], SpanScores]): the head.
     """
     if isinstance(head_size, bool) or not isinstance(head_size, int) or head_size <= 0:
         raise ValueError(Errors.GP005.format(value=head_size))
     if use_rope and head_size % 2 != 0:
         raise ValueError(Errors.GP013.format(value=head_size))
+    if not _is_positive_number(learn_rate_scale):
+        raise ValueError(Errors.GP030.format(value=learn_rate_scale))
     params = {"W": None, "b": None, "b_score": None}
     if efficient:
         params.update({"W_bias": None, "b_bias": None})
@@ -88,9 +96,18 @@ def GlobalPointerHead(
             "block_size": block_size,
             "efficient": efficient,
             "dropout": dropout,
+            "learn_rate_scale": float(learn_rate_scale),
             # Set by thinc's set_dropout_rate (`spacy train`); used when dropout is null.
             "dropout_rate": 0.0,
         },
+    )
+
+
+def _is_positive_number(value) -> bool:
+    """A finite real above 0 (numpy floats included, bools not)."""
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool)
+        and math.isfinite(value) and value > 0
     )
 
 

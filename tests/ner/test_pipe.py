@@ -306,6 +306,13 @@ def test_non_positive_head_size_error(head_size):
     assert "even" not in str(err.value)
 
 
+@pytest.mark.parametrize("scale", [0, -1.0])
+def test_non_positive_learn_rate_scale_error(scale):
+    nlp = spacy.blank("zh")
+    with pytest.raises(ValueError, match=r"GP030.*learn_rate_scale.*positive number"):
+        nlp.add_pipe("globalpointer_ner", config={"model": {"learn_rate_scale": scale}})
+
+
 def test_odd_head_size_without_rope_trains():
     """RoPE needs pairs of dimensions; without it any size is fine."""
     fix_random_seed(0)
