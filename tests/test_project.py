@@ -219,6 +219,20 @@ def test_benchmark_components_share_tokenizer_encoder_schedule(regime, family):
             assert component in nlp.pipe_names
 
 
+def test_benchmark_shared_overrides():
+    """`benchmark run --set` gives every component one override: the configs
+    still share their blocks with it, and it is a schedule change the check sees."""
+    bench = _benchmark()
+    flags = bench.shared_overrides(["training.optimizer.use_averages=true", "training.dropout=0.2"])
+    assert flags == ["--training.optimizer.use_averages", "true", "--training.dropout", "0.2"]
+    configs = [bench.config_of(c, "words", "vectors") for c in BENCH_COMPONENTS]
+    assert bench.differing_blocks(configs, bench.regime_overrides("vectors", 100, "model") + flags) == []
+    assert bench._flags_to_overrides(flags) == {"training.optimizer.use_averages": True, "training.dropout": 0.2}
+    for bad in ("use_averages=true", "training.dropout", "=1"):
+        with pytest.raises(SystemExit, match="SECTION.KEY=VALUE"):
+            bench.shared_overrides([bad])
+
+
 def _tiny_vectors(path: Path) -> Path:
     import numpy
 

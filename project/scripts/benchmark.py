@@ -157,6 +157,17 @@ def differing_blocks(configs: List[Path], flags: List[str] = ()) -> List[str]:
     return differ
 
 
+def shared_overrides(sets: List[str]) -> List[str]:
+    """`--set SECTION.KEY=VALUE` options as `spacy train` flags."""
+    flags = []
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key or "." not in key:
+            sys.exit(f"--set {item!r}: write SECTION.KEY=VALUE, e.g. training.optimizer.use_averages=true")
+        flags += [f"--{key.lstrip('-')}", value]
+    return flags
+
+
 def regime_tag(regime: str, tag: str) -> str:
     """Runs of a pretrained regime are kept apart like --tag runs: CORPUS_REGIME[_TAG]."""
     return "_".join(x for x in ((regime if regime != "cpu" else ""), tag) if x)
@@ -301,9 +312,14 @@ def run(
                                       help="en_core_web_md (a package name or a path, from project/)"),
     transformer_model: str = typer.Option(DEFAULT_MODELS["transformer"], "--transformer-model",
                                           help="all-MiniLM-L6-v2 (a hub name or a path, from project/)"),
+    sets: List[str] = typer.Option([], "--set", help="SECTION.KEY=VALUE: an override every component of "
+                                   "the run gets alike (e.g. training.optimizer.use_averages=true); needs --tag"),
 ) -> None:
     """Train every variant once per seed on CORPUS, evaluate model-best on test."""
     spec = CORPORA[corpus]
+    if sets and not tag:
+        sys.exit("--set changes what every component trains with: keep those runs apart with --tag")
+    shared = shared_overrides(sets)
     steps = steps or spec["steps"]
     if regime not in REGIMES:
         sys.exit(f"unknown regime {regime!r}: choose one of {', '.join(REGIMES)}")
@@ -317,7 +333,7 @@ def run(
         if not path.exists():
             sys.exit(f"missing {path}: run the convert step first")
     configs = sorted({config_of(VARIANTS[n]["component"], spec["family"], regime) for n in names})
-    differ = differing_blocks(configs, regime_overrides(regime, steps, model))
+    differ = differing_blocks(configs, regime_overrides(regime, steps, model) + shared)
     if differ:
         sys.exit(f"the configs {', '.join(rel(c) for c in configs)} differ in {', '.join(differ)}: "
                  "every component of a run must share the tokenizer, encoder and schedule")
@@ -332,6 +348,7 @@ def run(
         "corpus_dir": rel(corpus_dir), "versions": versions(),
         "machine": machine(), "dev_words": sum(len(d) for d in dev_docs),
         "spancat_coverage_train": span_coverage(splits["train"], spec["lang"], smin, smax),
+        "shared_overrides": shared,
     }
     done = read_json(result_path, default={}).get("variants", {})
     for name in names:
@@ -357,7 +374,7 @@ def run(
                 cmd += ["--vars.annotate_ents", "true"]
             if component == "spancat":
                 cmd += ["--vars.suggester_min_size", str(smin), "--vars.suggester_max_size", str(smax)]
-            cmd += regime_overrides(regime, steps, model) + variant["overrides"]
+            cmd += regime_overrides(regime, steps, model) + shared + variant["overrides"]
             print(f"[{key}/{name}/seed {seed}] training", flush=True)
             git_at_start, started = git(), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
             trained = run_measured(cmd, out / "train.log")
