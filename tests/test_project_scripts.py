@@ -46,6 +46,20 @@ def test_threshold_sweep_equals_running_at_each_threshold(which, request):
     assert len(fs) > 1  # the thresholds do change the output
 
 
+def test_threshold_report_names_its_seeds_and_json(tmp_path):
+    """THRESHOLD[_REGIME].md says how many seeds its means are over and which
+    JSON it was made from (a one-seed sweep is not a 3-seed mean)."""
+    sweep = _threshold_sweep_script()
+    run = {"dev": {"0.2": {"f": 0.5}, "0.5": {"f": 0.6}}, "test": {"0.2": {"f": 0.4}, "0.5": {"f": 0.45}},
+           "own_threshold": 0.5, "test_at_own": 0.45, "dev_best_threshold": 0.5, "test_at_dev_best": 0.45}
+    md = tmp_path / "THRESHOLD_minilm.md"
+    sweep.write_report({"wnut17": {"gp": {"0": run}}}, md, tmp_path / "threshold_minilm.json")
+    text = md.read_text(encoding="utf8")
+    assert "mean dev F (1 seed) per threshold" in text and "`benchmarks/threshold_minilm.json`" in text
+    sweep.write_report({"wnut17": {"gp": {"0": run, "1": run}}, "btc": {"gp": {"0": run}}}, md, tmp_path / "t.json")
+    assert "mean dev F (seeds per corpus: 2, 1) per threshold" in md.read_text(encoding="utf8")
+
+
 def test_project_exact_span_scorer():
     """`scripts.common.score_spans`, the one exact-span scorer of the
     project's scripts (spaCy's PRFScore): counts over all docs, per type too."""
@@ -78,16 +92,38 @@ def test_project_markdown_tables():
     assert md_table([], ["name"], "c") == "| name |\n|:---:|"
 
 
+def _bench_run(curve, best, test_f=0.5):
+    """One run of a benchmark results JSON, with its dev curve."""
+    points = [{"step": 100 * i, "score": score, "t": 10.0 * i} for i, score in enumerate(curve)]
+    return {"status": "ok", "steps": 100 * len(curve), "curve": points, "best_dev": best,
+            "best_step": 100 * curve.index(best), "test": {"f": test_f, "p": 0.5, "r": 0.5, "per_type": {}},
+            "train_wps_median": 1.0, "train_wall_s": 1.0, "train_peak_rss_mib": 1.0}
+
+
+def test_benchmark_targets_are_provisional_until_the_protocol_ran():
+    """A target is only judged plainly once every peer ran with the
+    protocol's seeds; before that the verdict says what is missing."""
+    from scripts.benchmark import PROTOCOL_SEEDS, _targets
+
+    def variant(n, f):
+        return {"label": "x", "runs": {str(i): _bench_run([0.0, 0.5, 0.6, 0.6], 0.6, f) for i in range(n)}}
+
+    flat = {"flat": True, "variants": {"gp": variant(1, 0.44), "spancat": variant(1, 0.40)}}
+    verdicts = {t: r for t, _, r in _targets({"wnut17_minilm": flat}, "minilm") if "peer" in t}
+    assert verdicts and all(r == "HIT (provisional: ner not run; 1 seed of 3)" for r in verdicts.values())
+    full = {"flat": True, "variants": {n: variant(PROTOCOL_SEEDS, f) for n, f in
+                                       (("gp", 0.44), ("ner", 0.435), ("spancat", 0.40))}}
+    verdicts = {t: r for t, _, r in _targets({"wnut17_minilm": full}, "minilm") if "peer" in t}
+    assert verdicts == {"wnut17_minilm: GP F >= best spaCy peer + 1": "MISSED",
+                        "wnut17_minilm: GP never below the better peer": "HIT"}
+
+
 def test_benchmark_learning_speed():
     """`scripts.benchmark.learning_speed`: the first evaluation at which each
     component reaches 95% of the lowest mean best dev F of the components."""
     from scripts.benchmark import learning_speed
 
-    def run(curve, best):
-        points = [{"step": 100 * i, "score": score, "t": 10.0 * i} for i, score in enumerate(curve)]
-        return {"status": "ok", "steps": 100 * len(curve), "curve": points, "best_dev": best,
-                "best_step": 100 * curve.index(best), "test": {"f": 0.5, "p": 0.5, "r": 0.5, "per_type": {}},
-                "train_wps_median": 1.0, "train_wall_s": 1.0, "train_peak_rss_mib": 1.0}
+    run = _bench_run
 
     res = {"variants": {
         "fast": {"label": "Fast", "runs": {"0": run([0.0, 0.5, 0.6, 0.6], 0.6), "1": run([0.0, 0.58, 0.6], 0.6)}},
