@@ -103,6 +103,7 @@ class GlobalPointerPipe(TrainablePipe):
             raise ValueError(Errors.GP003.format(name=name, setting="spans_key", value=spans_key))
         if max_length is not None and (isinstance(max_length, bool) or int(max_length) < 1):
             raise ValueError(Errors.GP002.format(name=name, value=max_length))
+        _check_model_parts(name, model)
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -350,6 +351,19 @@ class GlobalPointerPipe(TrainablePipe):
     def _check_loaded_cfg(self) -> None:
         """Check (and complete) the settings of a loaded pipe."""
         raise NotImplementedError
+
+
+def _check_model_parts(name: str, model: Model) -> None:
+    """The pipe runs the model's `tok2vec` ref, then its `pointer` ref (and
+    `finish_update` updates those two): raise GP031 if one is missing, GP032
+    if a parameterised layer lies outside both (it would never be used)."""
+    for ref in ("tok2vec", "pointer"):
+        if not model.has_ref(ref):
+            raise ValueError(Errors.GP031.format(name=name, ref=ref))
+    inside = {node.id for ref in ("tok2vec", "pointer") for node in model.get_ref(ref).walk()}
+    outside = [node.name for node in model.walk() if node.id not in inside and node.param_names]
+    if outside:
+        raise ValueError(Errors.GP032.format(name=name, layers=", ".join(outside)))
 
 
 class _ScaledOptimizer:

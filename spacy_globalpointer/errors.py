@@ -250,6 +250,18 @@ class Errors(metaclass=ErrorsWithCodes):
         "{value!r}. Set it in the architecture's config, e.g. "
         "`learn_rate_scale = 10.0`, or 1.0 to train the head at the encoder's rate."
     )
+    GP031 = (
+        "Component '{name}': its model has no `{ref}` ref. The pipe runs the "
+        "model's `tok2vec` ref (token vectors), then its `pointer` ref (the "
+        "span scores): a custom architecture must set both (`model.set_ref`), "
+        "as `spacy-globalpointer.GlobalPointer.v1` does."
+    )
+    GP032 = (
+        "Component '{name}': its model has parameterised layers outside its "
+        "`tok2vec` and `pointer` refs ({layers}). The pipe runs only those two "
+        "refs, so these layers would never be used or trained. Put them inside "
+        "the `tok2vec` ref (e.g. `chain(tok2vec, layer)` set as the ref)."
+    )
     GP040 = (
         "spacy-globalpointer.tune_threshold.v1: `grid` must list probabilities "
         "between 0 and 1, got {grid!r}. Leave it out of `[training.before_to_disk]` "

@@ -10,6 +10,7 @@ from thinc.types import Floats2d
 
 from .errors import Errors
 from .models.layout import group_by_geometry
+from .models.types import is_real_number
 
 
 @dataclass
@@ -121,8 +122,7 @@ def window_groups(
 
 def is_probability(value: Any) -> bool:
     """Whether `value` is a number (not a bool) in [0, 1]."""
-    ok = isinstance(value, (int, float, numpy.floating)) and not isinstance(value, bool)
-    return ok and 0.0 <= float(value) <= 1.0
+    return is_real_number(value) and 0.0 <= float(value) <= 1.0
 
 
 def check_probability(name: str, setting: str, value: Any) -> float:

@@ -2,6 +2,7 @@
 `globalpointer_extractor`."""
 import pytest
 import spacy
+from spacy.util import registry
 
 from spacy_globalpointer import GlobalPointerExtractor, GlobalPointerNER
 from spacy_globalpointer.base import DEFAULT_GP_MODEL, GlobalPointerPipe
@@ -67,3 +68,35 @@ def test_head_learn_rate_scale_scales_the_head_updates_only(efficient):
         numpy.testing.assert_allclose(fast[key], 10.0 * plain[key], rtol=1e-4, atol=1e-7)
     for key in encoder:
         numpy.testing.assert_allclose(fast[key], plain[key], rtol=1e-4, atol=1e-7)
+
+
+@registry.architectures("test.GlobalPointerWithProjection.v1")
+def _build_with_projection(tok2vec, set_pointer_ref: bool = True):
+    """A custom architecture with a linear projection between the encoder and
+    the head, in neither ref (or without the `pointer` ref)."""
+    from thinc.api import Linear, chain, with_array
+
+    from spacy_globalpointer.models import GlobalPointerHead
+
+    width = tok2vec.get_dim("nO")
+    head = GlobalPointerHead(head_size=64)
+    model = chain(tok2vec, with_array(Linear(width, width)), head)
+    model.set_ref("tok2vec", tok2vec)
+    if set_pointer_ref:
+        model.set_ref("pointer", head)
+    return model
+
+
+@pytest.mark.parametrize("set_pointer_ref,code", [(True, "GP032"), (False, "GP031")])
+def test_custom_architecture_must_keep_its_layers_in_the_two_refs(set_pointer_ref, code):
+    """The pipe runs (and `finish_update` trains) only the model's `tok2vec`
+    and `pointer` refs: a layer outside both, or a missing ref, is refused
+    when the component is made, naming the component."""
+    nlp = spacy.blank("en")
+    model = {"@architectures": "test.GlobalPointerWithProjection.v1",
+             "tok2vec": DEFAULT_GP_MODEL["tok2vec"], "set_pointer_ref": set_pointer_ref}
+    with pytest.raises(ValueError, match=code) as info:
+        nlp.add_pipe("globalpointer_ner", name="custom_gp", config={"model": model})
+    assert "custom_gp" in str(info.value)
+    if code == "GP032":
+        assert "linear" in str(info.value)

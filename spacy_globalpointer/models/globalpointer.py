@@ -12,7 +12,6 @@ runs on numpy (CPU) and cupy (GPU). Scores are computed block by block (see
 `layout.py`), so memory is linear in the number of tokens.
 """
 import math
-import numbers
 from typing import Callable, List, Optional, Tuple
 
 import numpy
@@ -22,7 +21,7 @@ from thinc.types import Floats2d
 
 from ..errors import Errors
 from .layout import DEFAULT_BLOCK_SIZE, BlockLayout, make_layout
-from .types import MASK_VALUE, GPHeadT, SpanScores
+from .types import MASK_VALUE, GPHeadT, SpanScores, is_real_number
 
 ROPE_BASE = 10000.0
 # Initial value of the per-type score offset. With a zero offset an untrained
@@ -105,10 +104,7 @@ def GlobalPointerHead(
 
 def _is_positive_number(value) -> bool:
     """A finite real above 0 (numpy floats included, bools not)."""
-    return (
-        isinstance(value, numbers.Real) and not isinstance(value, bool)
-        and math.isfinite(value) and value > 0
-    )
+    return is_real_number(value) and math.isfinite(value) and value > 0
 
 
 def init(

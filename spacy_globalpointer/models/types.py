@@ -1,6 +1,7 @@
 """Types passed between the GlobalPointer layers and the pipe."""
+import numbers
 from dataclasses import dataclass
-from typing import List
+from typing import Any, List
 
 from spacy.tokens import Doc
 from thinc.api import Model
@@ -12,6 +13,12 @@ from .layout import BlockLayout
 # and representable in float16 (max 65504) and bfloat16, unlike the +-1e12
 # constants other implementations use.
 MASK_VALUE = -1e4
+
+
+def is_real_number(value: Any) -> bool:
+    """Whether a setting's `value` is a real number: ints, floats and numpy
+    floats, not bools (which Python counts as ints)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass
