@@ -220,8 +220,10 @@ def test_benchmark_components_share_tokenizer_encoder_schedule(regime, family):
 
 
 def test_benchmark_shared_overrides():
-    """`benchmark run --set` gives every component one override: the configs
-    still share their blocks with it, and it is a schedule change the check sees."""
+    """`benchmark run --set` turns SECTION.KEY=VALUE into the same `spacy
+    train` flags for every component, the configs' shared blocks still agree
+    with one another under them, the values parse as the configs read them,
+    and malformed overrides are refused."""
     bench = _benchmark()
     flags = bench.shared_overrides(["training.optimizer.use_averages=true", "training.dropout=0.2"])
     assert flags == ["--training.optimizer.use_averages", "true", "--training.dropout", "0.2"]

@@ -132,3 +132,23 @@ def test_benchmark_learning_speed():
     target, rows = learning_speed(res)
     assert target == pytest.approx(95 * 0.4)  # 95% of the slow component's mean best, 40
     assert rows == [("Fast (`fast`)", "s0: 100, s1: 100", "10"), ("Slow (`slow`)", "s0: 200, s1: never", "20")]
+
+
+def test_benchmark_report_quotes_the_encoder_speed(tmp_path):
+    """A pretrained regime's report carries every component's training and
+    inference speed on the encoder from `benchmark_trf`'s JSON, and none
+    where that JSON does not exist."""
+    from scripts.benchmark import _encoder_speed_section
+    from scripts.common import write_json
+
+    assert _encoder_speed_section(tmp_path, "minilm") == []
+    meta = {"batch_words": 1000, "batches": 8, "dev_docs": 200, "dev_words": 2972, "rounds": 3,
+            "cmd": "python -m scripts.benchmark_trf corpus/bench/wnut17 --tag minilm"}
+    results = {"GlobalPointer": {"train_wps": 284.4, "infer_wps": 932.1, "head_share": 0.0375},
+               "spaCy spancat": {"train_wps": 216.0, "infer_wps": 685.0, "head_share": 0.2923}}
+    write_json(tmp_path / "transformer_minilm.json", {"meta": meta, "results": results})
+    text = "\n".join(_encoder_speed_section(tmp_path, "minilm"))
+    assert "| GlobalPointer | 284 | 932 | 3.8% |" in text
+    assert "| spaCy spancat | 216 | 685 | 29.2% |" in text
+    assert "`TRANSFORMER_MINILM.md`" in text and "as recorded" not in text
+    assert _encoder_speed_section(tmp_path, "cpu") == []

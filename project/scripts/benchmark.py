@@ -42,7 +42,7 @@ import typer
 
 from .common import (PROJECT, ROOT, SPANS_KEY, fresh_docs, git, interleaved, machine, md_table, mean_sd,
                      one_thread, peak_rss_mib, read_json, read_jsonl, rel, run_measured, score_spans, script_cmd,
-                     shown_cmd, span_tuples, timed_pipe, update_json, versions, write_json)
+                     seeds_phrase, shown_cmd, span_tuples, timed_pipe, update_json, versions, write_json)
 
 PY = sys.executable
 
@@ -692,7 +692,7 @@ def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[tuple]:
             missing = [n for n in (("ner", "spancat") if res["flat"] else ("spancat",)) if n not in s]
             fewest = min(s[n]["n"] for n in ["gp", *peers])
             caveats = ([f"{', '.join(missing)} not run"] if missing else []) + (
-                [f"{fewest} seed{'s' if fewest != 1 else ''} of {PROTOCOL_SEEDS}"] if fewest < PROTOCOL_SEEDS else [])
+                [f"{seeds_phrase(fewest)} of {PROTOCOL_SEEDS}"] if fewest < PROTOCOL_SEEDS else [])
             caveat = f" (provisional: {'; '.join(caveats)})" if caveats else ""
             if margin:
                 lines.append((f"{key}: GP F >= best spaCy peer + {margin:.0f}",
@@ -755,6 +755,29 @@ def _best_step_cell(run: dict) -> str:
     step = run.get("best_step")
     late = step is not None and step > CLIMBING_AFTER * run["steps"]
     return f"{step}{' (still climbing)' if late else ''}"
+
+
+def _encoder_speed_section(out_dir: Path, regime: str) -> List[str]:
+    """Training and inference speed of every component on the regime's
+    encoder, measured side by side by `benchmark_trf` (its JSON,
+    OUT_DIR/transformer_<REGIME>.json), where it exists."""
+    path = out_dir / f"transformer_{regime}.json"
+    if regime == "cpu" or not path.exists():
+        return []
+    data = read_json(path)
+    meta = data["meta"]
+    rows = [(name, f"{v['train_wps']:,.0f}", f"{v['infer_wps']:,.0f}", f"{100 * v['head_share']:.1f}%")
+            for name, v in data["results"].items()]
+    return ["## Speed on this encoder", "",
+            f"Every component on the same {meta['batch_words']}-word training batches ({meta['batches']}, median) "
+            f"and the same {meta['dev_docs']} dev docs ({meta['dev_words']:,} words, {meta['rounds']} interleaved "
+            f"rounds, medians), one process, one thread (`{meta['cmd']}`"
+            + (", as recorded: `python scripts/X.py` is `python -m scripts.X` now" if "python scripts/" in meta["cmd"]
+               else "")
+            + f"; method and the encoder-alone figures in `{path.stem.upper()}.md`). The head's share: the component's own time over the pipeline's, "
+            "in inference. (The per-run train words/s above come from whole training runs beside other jobs.)", "",
+            md_table(rows, ["component", "train words/s", "infer words/s", "head share of inference"], "lrrr"),
+            ""]
 
 
 @app.command()
@@ -849,6 +872,7 @@ def report(
         lines += ["Commands (from `project/`" + ("; as recorded: `python scripts/X.py` is `python -m scripts.X` "
                                                  "since the scripts became a package" if old_spelling else "")
                   + "):", "", "```", *commands, "```", ""]
+    lines += _encoder_speed_section(out_dir, regime)
     targets = _targets(results, regime)
     if targets:
         lines += ["## Targets", "", md_table(targets, ["target", "measured", "result"], "lll"), ""]

@@ -286,6 +286,11 @@ def interleaved(measures: Dict[str, Callable[[], float]], rounds: int, log: bool
 # Figures and Markdown
 
 
+def seeds_phrase(n: int) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} seed{'' if n == 1 else 's'}"
+
+
 def mean_sd(values: List[float]):
     """Mean and sample standard deviation (0.0 for one value); (None, None) for none."""
     if not values:

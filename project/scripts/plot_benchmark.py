@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from .common import PROJECT, read_json
+from .common import PROJECT, read_json, seeds_phrase
 STYLE = {"gp": ("tab:red", "-"), "egp": ("tab:orange", "-"), "ner": ("tab:blue", "-"),
          "spancat": ("tab:green", "-"), "gp_norope": ("tab:pink", "--")}
 ORDER = ("cluener", "wnut17", "cmeee", "danplus", "litbank", "btc")
@@ -59,7 +59,7 @@ def main(
                 continue
             steps, mean, low, high = mean_curve(runs)
             color, line = STYLE[name]
-            ax.plot(steps, mean, line, color=color, label=f"{variant['label']} ({len(runs)} seed{'s' if len(runs) != 1 else ''})")
+            ax.plot(steps, mean, line, color=color, label=f"{variant['label']} ({seeds_phrase(len(runs))})")
             ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
         ax.set_title(data.get("title", data["corpus"]), fontsize=9)
         ax.set_xlabel("training step")

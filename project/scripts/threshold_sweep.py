@@ -30,7 +30,7 @@ import typer
 
 from .benchmark import CORPORA, VARIANTS
 from .common import (PROJECT, SPANS_KEY, fmt_mean_sd, fresh_docs, md_table, one_thread, read_json, score_spans,
-                     span_tuples, write_json)
+                     seeds_phrase, span_tuples, write_json)
 
 GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
 
@@ -103,7 +103,7 @@ def _fmt_mean_sd(xs: List[float]) -> str:
 def _seeds_phrase(counts: List[int]) -> str:
     """'3 seeds', '1 seed' or, where corpora differ, 'seeds per corpus: 3, 1'."""
     if len(set(counts)) == 1:
-        return f"{counts[0]} seed{'s' if counts[0] != 1 else ''}"
+        return seeds_phrase(counts[0])
     return "seeds per corpus: " + ", ".join(str(n) for n in counts)
 
 
