@@ -757,6 +757,14 @@ def _best_step_cell(run: dict) -> str:
     return f"{step}{' (still climbing)' if late else ''}"
 
 
+def _old_spelling_note(commands: List[str]) -> str:
+    """What a reader of recorded commands needs to know if one of them uses
+    the scripts' old spelling; "" if none does."""
+    if any("python scripts/" in cmd for cmd in commands):
+        return "as recorded: `python scripts/X.py` is `python -m scripts.X` since the scripts became a package"
+    return ""
+
+
 def _encoder_speed_section(out_dir: Path, regime: str) -> List[str]:
     """Training and inference speed of every component on the regime's
     encoder, measured side by side by `benchmark_trf` (its JSON,
@@ -768,14 +776,14 @@ def _encoder_speed_section(out_dir: Path, regime: str) -> List[str]:
     meta = data["meta"]
     rows = [(name, f"{v['train_wps']:,.0f}", f"{v['infer_wps']:,.0f}", f"{100 * v['head_share']:.1f}%")
             for name, v in data["results"].items()]
+    note = _old_spelling_note([meta["cmd"]])
     return ["## Speed on this encoder", "",
             f"Every component on the same {meta['batch_words']}-word training batches ({meta['batches']}, median) "
             f"and the same {meta['dev_docs']} dev docs ({meta['dev_words']:,} words, {meta['rounds']} interleaved "
-            f"rounds, medians), one process, one thread (`{meta['cmd']}`"
-            + (", as recorded: `python scripts/X.py` is `python -m scripts.X` now" if "python scripts/" in meta["cmd"]
-               else "")
-            + f"; method and the encoder-alone figures in `{path.stem.upper()}.md`). The head's share: the component's own time over the pipeline's, "
-            "in inference. (The per-run train words/s above come from whole training runs beside other jobs.)", "",
+            f"rounds, medians), one process, one thread (`{meta['cmd']}`" + (f", {note}" if note else "")
+            + f"; method and the encoder-alone figures in `{path.stem.upper()}.md`). The head's share: the "
+            "component's own time over the pipeline's, in inference. (The per-run train words/s above come from "
+            "whole training runs beside other jobs.)", "",
             md_table(rows, ["component", "train words/s", "infer words/s", "head share of inference"], "lrrr"),
             ""]
 
@@ -868,10 +876,9 @@ def report(
                       ""]
         commands = [cmd for variant in res["variants"].values() for run_ in _ok_runs(variant)[:1]
                     for cmd in (run_["train_cmd"], run_["eval_cmd"])]
-        old_spelling = any("python scripts/" in cmd for cmd in commands)
-        lines += ["Commands (from `project/`" + ("; as recorded: `python scripts/X.py` is `python -m scripts.X` "
-                                                 "since the scripts became a package" if old_spelling else "")
-                  + "):", "", "```", *commands, "```", ""]
+        note = _old_spelling_note(commands)
+        lines += ["Commands (from `project/`" + (f"; {note}" if note else "") + "):", "",
+                  "```", *commands, "```", ""]
     lines += _encoder_speed_section(out_dir, regime)
     targets = _targets(results, regime)
     if targets:
