@@ -12,7 +12,7 @@ from spacy.vocab import Vocab
 
 from ..base import DEFAULT_GP_MODEL, GlobalPointerPipe
 from ..errors import Errors, Warnings, doc_preview
-from ..models.types import GPModelT, SpanScores
+from ..models.types import GPModelT, SpanScores, is_real_number
 from ..spans import Candidates
 from .decoding import predict_windowed, resolve_ents, top_labels_per_span
 from .gold import GoldPlace, GoldScan, scan_gold
@@ -179,7 +179,7 @@ class GlobalPointerNER(GlobalPointerPipe):
         (GP015) and the thresholds (GP001, GP009, GP010)."""
         cfg, name = self.cfg, self.name
         smoothing = cfg["boundary_smoothing"]
-        if isinstance(smoothing, bool) or not (0.0 <= float(smoothing) < 1.0):
+        if not is_real_number(smoothing) or not 0.0 <= smoothing < 1.0:
             raise ValueError(Errors.GP014.format(name=name, value=smoothing))
         cfg["boundary_smoothing"] = float(smoothing)
         for setting, what, example in (
