@@ -60,6 +60,28 @@ def test_threshold_report_names_its_seeds_and_json(tmp_path):
     assert "mean dev F (seeds per corpus: 2, 1) per threshold" in md.read_text(encoding="utf8")
 
 
+def test_threshold_sweep_tag_takes_the_tagged_runs(nested, tmp_path):
+    """`--tag TAG` sweeps the runs of `benchmark run --tag TAG`
+    (RUNS_DIR/CORPUS_TAG), not the untagged ones beside them."""
+    import shutil
+
+    from scripts.common import read_json
+
+    sweep = _threshold_sweep_script()
+    runs, corpora = tmp_path / "runs", tmp_path / "corpus"
+    shutil.copytree(nested / "model", runs / "cmeee_callback" / "gp_s0" / "model-best")
+    (corpora / "cmeee").mkdir(parents=True)
+    for split in ("dev", "test"):
+        shutil.copy(nested / "dev.spacy", corpora / "cmeee" / f"{split}.spacy")
+    out, md = tmp_path / "threshold_callback.json", tmp_path / "THRESHOLD_callback.md"
+    sweep.main(["cmeee"], seeds="0,1", variants="gp", runs_dir=runs, corpus_root=corpora, regime="cpu",
+               tag="callback", grid="0.2,0.5", output=out, report=md)
+    swept = read_json(out)["cmeee"]["gp"]
+    assert list(swept) == ["0"]  # seed 1 has no model: skipped
+    assert "cmeee_callback" in swept["0"]["model"] and swept["0"]["own_threshold"] == 0.2
+    assert "| cmeee | GlobalPointer | 0.2 |" in md.read_text(encoding="utf8")
+
+
 def test_project_exact_span_scorer():
     """`scripts.common.score_spans`, the one exact-span scorer of the
     project's scripts (spaCy's PRFScore): counts over all docs, per type too."""

@@ -20,7 +20,8 @@ spans in characters; `doc.ents` for GlobalPointer on flat corpora,
   compared with a tuned spancat too.
 
 Writes benchmarks/threshold.json and benchmarks/THRESHOLD.md (rows of
-corpora and variants from earlier calls are kept).
+corpora and variants from earlier calls are kept); `--regime` and `--tag` take
+the runs of `benchmark run --regime/--tag` and name the files after them.
 """
 import statistics
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Dict, List
 
 import typer
 
-from .benchmark import CORPORA, VARIANTS
+from .benchmark import CORPORA, VARIANTS, regime_tag
 from .common import (PROJECT, SPANS_KEY, fmt_mean_sd, fresh_docs, md_table, one_thread, read_json, score_spans,
                      seeds_phrase, span_tuples, write_json)
 
@@ -153,12 +154,15 @@ def main(
     regime: str = typer.Option("cpu", "--regime", help="cpu, vectors, minilm: the runs of `benchmark run --regime` "
                                "(RUNS_DIR/CORPUS_REGIME); a pretrained regime writes threshold_REGIME.json and "
                                "THRESHOLD_REGIME.md unless --output/--report say otherwise"),
+    tag: str = typer.Option("", "--tag", help="The runs of `benchmark run --tag TAG` (RUNS_DIR/CORPUS[_REGIME]_TAG); "
+                            "writes threshold[_REGIME]_TAG.json and THRESHOLD[_REGIME]_TAG.md"),
     grid: str = typer.Option(",".join(format(t, "g") for t in GRID), "--grid", help="Thresholds swept"),
-    output: Path = typer.Option(None, "--output", help="Default: benchmarks/threshold[_REGIME].json"),
-    report: Path = typer.Option(None, "--report", help="Default: benchmarks/THRESHOLD[_REGIME].md"),
+    output: Path = typer.Option(None, "--output", help="Default: benchmarks/threshold[_REGIME][_TAG].json"),
+    report: Path = typer.Option(None, "--report", help="Default: benchmarks/THRESHOLD[_REGIME][_TAG].md"),
 ) -> None:
     one_thread()
-    suffix = "" if regime == "cpu" else f"_{regime}"
+    key = regime_tag(regime, tag)
+    suffix = f"_{key}" if key else ""
     output = output or PROJECT / f"benchmarks/threshold{suffix}.json"
     report = report or PROJECT / f"benchmarks/THRESHOLD{suffix}.md"
     values = tuple(float(t) for t in grid.split(","))
