@@ -30,7 +30,7 @@ from typing import Dict, List
 import typer
 
 from .benchmark import CORPORA, VARIANTS, regime_tag
-from .common import (PROJECT, SPANS_KEY, fmt_mean_sd, fresh_docs, md_table, one_thread, read_json, score_spans,
+from .common import (PROJECT, SPANS_KEY, fmt_mean_sd, fresh_docs, md_table, one_thread, read_json, rel, score_spans,
                      seeds_phrase, span_tuples, write_json)
 
 GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
@@ -86,7 +86,7 @@ def sweep_model(model: Path, corpus_dir: Path, component: str, flat: bool, grid)
     # the threshold of the output scored: doc.ents have their own when `ents_threshold` is set
     own = float(cfg["ents_threshold"] if ents and cfg.get("ents_threshold") is not None else cfg["threshold"])
     grid = tuple(sorted(set(grid) | {own}))
-    out = {"model": str(model), "own_threshold": own, "scored": "doc.ents" if ents else f"doc.spans['{SPANS_KEY}']"}
+    out = {"model": rel(model), "own_threshold": own, "scored": "doc.ents" if ents else f"doc.spans['{SPANS_KEY}']"}
     for split in ("dev", "test"):
         gold = list(DocBin().from_disk(corpus_dir / f"{split}.spacy").get_docs(nlp.vocab))
         out[split] = {str(t): v for t, v in sweep_split(nlp, name, gold, ents, grid).items()}
