@@ -70,6 +70,7 @@ def test_threshold_sweep_tag_takes_the_tagged_runs(nested, tmp_path):
     sweep = _threshold_sweep_script()
     runs, corpora = tmp_path / "runs", tmp_path / "corpus"
     shutil.copytree(nested / "model", runs / "cmeee_callback" / "gp_s0" / "model-best")
+    shutil.copytree(nested / "model", runs / "cmeee" / "gp_s1" / "model-best")  # untagged: not swept
     (corpora / "cmeee").mkdir(parents=True)
     for split in ("dev", "test"):
         shutil.copy(nested / "dev.spacy", corpora / "cmeee" / f"{split}.spacy")
@@ -77,7 +78,7 @@ def test_threshold_sweep_tag_takes_the_tagged_runs(nested, tmp_path):
     sweep.main(["cmeee"], seeds="0,1", variants="gp", runs_dir=runs, corpus_root=corpora, regime="cpu",
                tag="callback", grid="0.2,0.5", output=out, report=md)
     swept = read_json(out)["cmeee"]["gp"]
-    assert list(swept) == ["0"]  # seed 1 has no model: skipped
+    assert list(swept) == ["0"]  # seed 1 has only an untagged model: skipped
     assert "cmeee_callback" in swept["0"]["model"] and swept["0"]["own_threshold"] == 0.2
     assert "| cmeee | GlobalPointer | 0.2 |" in md.read_text(encoding="utf8")
 
