@@ -141,6 +141,18 @@ def test_benchmark_targets_are_provisional_until_the_protocol_ran():
                         "wnut17_minilm: GP never below the better peer": "HIT"}
 
 
+def test_benchmark_test_f_cell():
+    """The report's test F: mean ± sd (min-max) over seeds; one run has no
+    spread to show, so it reads as one run, not '± 0.0'."""
+    from scripts.benchmark import _test_f_cell, summarise
+
+    def variant(fs):
+        return {"label": "x", "runs": {str(i): _bench_run([0.0, 0.6], 0.6, f) for i, f in enumerate(fs)}}
+
+    assert _test_f_cell(summarise(variant([0.682]))) == "**68.2** (one run)"
+    assert _test_f_cell(summarise(variant([0.40, 0.44, 0.42]))) == "**42.0** ± 2.0 (40.0-44.0)"
+
+
 def test_benchmark_learning_speed():
     """`scripts.benchmark.learning_speed`: the first evaluation at which each
     component reaches 95% of the lowest mean best dev F of the components."""

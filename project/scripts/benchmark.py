@@ -664,6 +664,14 @@ def _fmt(x, nd=1) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def _test_f_cell(summary: dict) -> str:
+    """Test F as 'mean ± sd (min-max)'; one run has no spread: its F alone."""
+    if summary["n"] == 1:
+        return f"**{_fmt(summary['f_mean'])}** (one run)"
+    return (f"**{_fmt(summary['f_mean'])}** ± {_fmt(summary['f_sd'])} "
+            f"({_fmt(summary['f_min'])}-{_fmt(summary['f_max'])})")
+
+
 # GlobalPointer's margin over the better spaCy peer that the issues ask for,
 # (flat, nested), per regime: issue 19 for the pretrained ones.
 MARGINS = {"cpu": (2.0, 5.0), "minilm": (1.0, 2.0), "vectors": (0.0, 0.0)}
@@ -837,7 +845,7 @@ def report(
                                           sorted(res["variants"][name]["runs"].items()) if r.get("status") == "ok")
                           for name in summaries}
         rows = [(f"{res['variants'][name]['label']} (`{name}`)", s["n"],
-                 f"**{_fmt(s['f_mean'])}** ± {_fmt(s['f_sd'])} ({_fmt(s['f_min'])}-{_fmt(s['f_max'])})",
+                 _test_f_cell(s),
                  _fmt(s["p_mean"]), _fmt(s["r_mean"]), _fmt(s["dev_mean"]), best_steps[name],
                  ", ".join(_fmt(d) if d is not None else "past budget" for d in s["drop_2x"]),
                  f"{s['train_wps']:,.0f}", f"{s['train_wall']:,.0f}", f"{s['train_rss']:,.0f}")
