@@ -153,6 +153,19 @@ def test_benchmark_test_f_cell():
     assert _test_f_cell(summarise(variant([0.40, 0.44, 0.42]))) == "**42.0** ± 2.0 (40.0-44.0)"
 
 
+def test_benchmark_best_step_cell_says_what_the_last_third_added():
+    """A best dev step after two thirds of the budget is flagged, with the
+    rise of the best dev F over the last third; an earlier one is not."""
+    from scripts.benchmark import _best_step_cell
+
+    plateau = _bench_run([0.0, 0.5, 0.60, 0.58, 0.59, 0.604], 0.604)  # steps 0-500, budget 600
+    assert _best_step_cell(plateau) == "500 (still climbing, +0.4 in the last third)"
+    climb = _bench_run([0.0, 0.2, 0.3, 0.4, 0.5, 0.6], 0.6)
+    assert _best_step_cell(climb) == "500 (still climbing, +10.0 in the last third)"
+    early = _bench_run([0.0, 0.6, 0.5, 0.5, 0.5, 0.5], 0.6)
+    assert _best_step_cell(early) == "100"
+
+
 def test_benchmark_learning_speed():
     """`scripts.benchmark.learning_speed`: the first evaluation at which each
     component reaches 95% of the lowest mean best dev F of the components."""

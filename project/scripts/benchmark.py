@@ -758,11 +758,24 @@ def learning_speed(res: dict) -> Tuple[float, List[tuple]]:
     return 100 * target, rows
 
 
+def _last_third_gain(run: dict) -> Optional[float]:
+    """How much the best dev F rose after two thirds of the run's steps: the
+    best dev F minus the best up to that point (None without a curve there)."""
+    early = [point["score"] for point in run.get("curve", []) if point["step"] <= CLIMBING_AFTER * run["steps"]]
+    if not early or run.get("best_dev") is None:
+        return None
+    return run["best_dev"] - max(early)
+
+
 def _best_step_cell(run: dict) -> str:
-    """The run's best dev step, flagged when it is after two thirds of its steps."""
+    """The run's best dev step, flagged when it is after two thirds of its
+    steps, with what the last third added to the best dev F: a late best
+    that adds a few tenths is a plateau, one that adds points is a climb."""
     step = run.get("best_step")
-    late = step is not None and step > CLIMBING_AFTER * run["steps"]
-    return f"{step}{' (still climbing)' if late else ''}"
+    if step is None or step <= CLIMBING_AFTER * run["steps"]:
+        return f"{step}"
+    gain = _last_third_gain(run)
+    return f"{step} (still climbing{'' if gain is None else f', +{100 * gain:.1f} in the last third'})"
 
 
 def _old_spelling_note(commands: List[str]) -> str:
@@ -824,7 +837,8 @@ def report(
                  f"`benchmarks/<corpus>_{regime}.json` (every run's figures, dev curves and commands are there). "
                  "Protocol: see the docstring of `scripts/benchmark.py`. Every component shares the encoder, "
                  "schedule, steps and patience (0). A best dev step after two thirds of the steps is flagged "
-                 "*still climbing*: that component had not stopped improving within the budget.", ""]
+                 "*still climbing*: that component had not stopped improving within the budget (with what the last "
+                 "third of the steps added to its best dev F).", ""]
     if results:
         any_res = next(iter(results.values()))
         lines += ["- Versions: " + ", ".join(f"{k} {v}" for k, v in any_res["versions"].items()),
