@@ -139,6 +139,11 @@ def test_benchmark_targets_are_provisional_until_the_protocol_ran():
     verdicts = {t: r for t, _, r in _targets({"wnut17_minilm": full}, "minilm") if "peer" in t}
     assert verdicts == {"wnut17_minilm: GP F >= best spaCy peer + 1": "MISSED",
                         "wnut17_minilm: GP never below the better peer": "HIT"}
+    # A run whose best dev step is in the last third: not a converged ranking
+    full["variants"]["ner"]["runs"]["0"] = _bench_run([0.0, 0.5, 0.55, 0.6], 0.6, 0.435)
+    verdicts = {t: r for t, _, r in _targets({"wnut17_minilm": full}, "minilm") if "peer" in t}
+    assert verdicts["wnut17_minilm: GP never below the better peer"] == (
+        "HIT (provisional: not converged: 1 of the runs still climbing)")
 
 
 def test_benchmark_test_f_cell():
