@@ -171,6 +171,16 @@ def test_benchmark_best_step_cell_says_what_the_last_third_added():
     assert _best_step_cell(early) == "100"
 
 
+def test_benchmark_report_names_the_shared_overrides():
+    """A run made with --set says so in its section: the variant's label
+    alone would read like the shipped defaults."""
+    from scripts.benchmark import _shared_overrides_note
+
+    assert _shared_overrides_note([]) == "" and _shared_overrides_note(None) == ""
+    assert _shared_overrides_note(["--components.globalpointer_ner.model.head_size", "128"]) == (
+        " Every run here also had `--components.globalpointer_ner.model.head_size 128` (`--set`).")
+
+
 def test_benchmark_learning_speed():
     """`scripts.benchmark.learning_speed`: the first evaluation at which each
     component reaches 95% of the lowest mean best dev F of the components."""

@@ -664,6 +664,15 @@ def _fmt(x, nd=1) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def _shared_overrides_note(flags: Optional[List[str]]) -> str:
+    """' Every run here also had: `--a.b 1`.' for the overrides a run's --set
+    gave every component alike; "" for none."""
+    if not flags:
+        return ""
+    pairs = " ".join(f"{key} {value}" for key, value in zip(flags[::2], flags[1::2]))
+    return f" Every run here also had `{pairs}` (`--set`)."
+
+
 def _test_f_cell(summary: dict) -> str:
     """Test F as 'mean ± sd (min-max)'; one run has no spread: its F alone."""
     if summary["n"] == 1:
@@ -856,7 +865,7 @@ def report(
                   f"{', '.join(map(str, steps))} steps per run, patience 0, model-best chosen on dev, scored on "
                   f"test. spancat suggester n-grams {cov.get('min_size')}-{cov.get('max_size')}: reaches "
                   f"{100 * cov.get('share', 0):.1f}% of the gold train spans (longest {cov.get('max_gold_len')} "
-                  "tokens).", ""]
+                  "tokens)." + _shared_overrides_note(res.get("shared_overrides")), ""]
         best_steps = {name: ", ".join(str(x) for x in s["best_steps"]) for name, s in summaries.items()}
         if regime != "cpu":  # per run, in seed order, flagged when still climbing
             best_steps = {name: ", ".join(f"s{seed}: {_best_step_cell(r)}" for seed, r in
