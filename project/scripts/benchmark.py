@@ -665,12 +665,9 @@ def _fmt(x, nd=1) -> str:
 
 
 def _shared_overrides_note(flags: Optional[List[str]]) -> str:
-    """' Every run here also had: `--a.b 1`.' for the overrides a run's --set
-    gave every component alike; "" for none."""
-    if not flags:
-        return ""
-    pairs = " ".join(f"{key} {value}" for key, value in zip(flags[::2], flags[1::2]))
-    return f" Every run here also had `{pairs}` (`--set`)."
+    """' Every run here also had `--a.b 1` (`--set`).' for the override flags
+    a run's --set gave every component alike; "" for none."""
+    return f" Every run here also had `{' '.join(flags)}` (`--set`)." if flags else ""
 
 
 def _test_f_cell(summary: dict) -> str:
@@ -709,8 +706,7 @@ def _targets(results: Dict[str, dict], regime: str = "cpu") -> List[tuple]:
             missing = [n for n in (("ner", "spancat") if res["flat"] else ("spancat",)) if n not in s]
             fewest = min(s[n]["n"] for n in ["gp", *peers])
             # The issues judge a ranking where every component stopped improving.
-            climbing = sum(1 for n in ["gp", *peers] for r in _ok_runs(res["variants"][n])
-                           if r["best_step"] > CLIMBING_AFTER * r["steps"])
+            climbing = sum(1 for n in ["gp", *peers] for r in _ok_runs(res["variants"][n]) if _still_climbing(r))
             caveats = ([f"{', '.join(missing)} not run"] if missing else []) + (
                 [f"{seeds_phrase(fewest)} of {PROTOCOL_SEEDS}"] if fewest < PROTOCOL_SEEDS else []) + (
                 [f"not converged: {climbing} of the runs still climbing"] if climbing else [])
@@ -771,6 +767,11 @@ def learning_speed(res: dict) -> Tuple[float, List[tuple]]:
     return 100 * target, rows
 
 
+def _still_climbing(run: dict) -> bool:
+    """Whether the run's best dev step is after CLIMBING_AFTER of its steps."""
+    return run.get("best_step") is not None and run["best_step"] > CLIMBING_AFTER * run["steps"]
+
+
 def _last_third_gain(run: dict) -> Optional[float]:
     """How much the best dev F rose after two thirds of the run's steps: the
     best dev F minus the best up to that point (None without a curve there)."""
@@ -785,7 +786,7 @@ def _best_step_cell(run: dict) -> str:
     steps, with what the last third added to the best dev F: a late best
     that adds a few tenths is a plateau, one that adds points is a climb."""
     step = run.get("best_step")
-    if step is None or step <= CLIMBING_AFTER * run["steps"]:
+    if not _still_climbing(run):
         return f"{step}"
     gain = _last_third_gain(run)
     return f"{step} (still climbing{'' if gain is None else f', +{100 * gain:.1f} in the last third'})"
