@@ -60,20 +60,29 @@ def test_threshold_report_names_its_seeds_and_json(tmp_path):
     assert "mean dev F (seeds per corpus: 2, 1) per threshold" in md.read_text(encoding="utf8")
 
 
-def test_threshold_sweep_tag_takes_the_tagged_runs(nested, tmp_path):
-    """`--tag TAG` sweeps the runs of `benchmark run --tag TAG`
-    (RUNS_DIR/CORPUS_TAG), not the untagged ones beside them."""
+def _sweep_layout(nested, tmp_path, run_folders):
+    """RUNS/<folder>/model-best for each of run_folders (the tiny nested model)
+    and CORPUS/cmeee/{dev,test}.spacy (its dev set twice): what
+    `threshold_sweep.main` reads. RETURNS (runs, corpora)."""
     import shutil
 
-    from scripts.common import read_json
-
-    sweep = _threshold_sweep_script()
     runs, corpora = tmp_path / "runs", tmp_path / "corpus"
-    shutil.copytree(nested / "model", runs / "cmeee_callback" / "gp_s0" / "model-best")
-    shutil.copytree(nested / "model", runs / "cmeee" / "gp_s1" / "model-best")  # untagged: not swept
+    for folder in run_folders:
+        shutil.copytree(nested / "model", runs / folder / "model-best")
     (corpora / "cmeee").mkdir(parents=True)
     for split in ("dev", "test"):
         shutil.copy(nested / "dev.spacy", corpora / "cmeee" / f"{split}.spacy")
+    return runs, corpora
+
+
+def test_threshold_sweep_tag_takes_the_tagged_runs(nested, tmp_path):
+    """`--tag TAG` sweeps the runs of `benchmark run --tag TAG`
+    (RUNS_DIR/CORPUS_TAG), not the untagged ones beside them."""
+    from scripts.common import read_json
+
+    sweep = _threshold_sweep_script()
+    # cmeee/gp_s1 is untagged: not swept
+    runs, corpora = _sweep_layout(nested, tmp_path, ["cmeee_callback/gp_s0", "cmeee/gp_s1"])
     out, md = tmp_path / "threshold_callback.json", tmp_path / "THRESHOLD_callback.md"
     sweep.main(["cmeee"], seeds="0,1", variants="gp", runs_dir=runs, corpus_root=corpora, regime="cpu",
                tag="callback", grid="0.2,0.5", output=out, report=md)
@@ -81,6 +90,31 @@ def test_threshold_sweep_tag_takes_the_tagged_runs(nested, tmp_path):
     assert list(swept) == ["0"]  # seed 1 has only an untagged model: skipped
     assert "cmeee_callback" in swept["0"]["model"] and swept["0"]["own_threshold"] == 0.2
     assert "| cmeee | GlobalPointer | 0.2 |" in md.read_text(encoding="utf8")
+
+
+def test_threshold_sweep_own_threshold_with_float_noise_is_the_grid_value(nested, tmp_path, monkeypatch):
+    """A model whose threshold loads as the grid's value plus float noise (a
+    MiniLM model chosen on dev at 0.7 loads as 0.7000000000000001) is swept at
+    the grid's value, not at a second row the report prints as "0.2" twice."""
+    from scripts.common import read_json
+
+    sweep = _threshold_sweep_script()
+    runs, corpora = _sweep_layout(nested, tmp_path, ["cmeee/gp_s0"])
+    load = spacy.load
+
+    def load_with_noise(path, **kwargs):
+        nlp = load(path, **kwargs)
+        nlp.get_pipe(PIPE).cfg["threshold"] = 0.2 + 1e-12
+        return nlp
+
+    monkeypatch.setattr(spacy, "load", load_with_noise)
+    out, md = tmp_path / "threshold.json", tmp_path / "THRESHOLD.md"
+    sweep.main(["cmeee"], seeds="0", variants="gp", runs_dir=runs, corpus_root=corpora, regime="cpu",
+               tag="", grid="0.2,0.5", output=out, report=md)
+    run = read_json(out)["cmeee"]["gp"]["0"]
+    assert run["own_threshold"] == 0.2 and list(run["dev"]) == ["0.2", "0.5"]
+    rows = [line for line in md.read_text(encoding="utf8").splitlines() if line.startswith("| 0.2 |")]
+    assert len(rows) == 1
 
 
 def test_project_exact_span_scorer():

@@ -33,7 +33,9 @@ from .benchmark import CORPORA, VARIANTS, regime_tag
 from .common import (PROJECT, SPANS_KEY, fmt_mean_sd, fresh_docs, md_table, one_thread, read_json, rel, score_spans,
                      seeds_phrase, span_tuples, write_json)
 
-GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
+# The callback's grid (spacy_globalpointer.ner.tuning.DEFAULT_GRID): with MiniLM on
+# LitBank the dev-chosen thresholds are 0.65-0.7, beyond the old top of 0.7
+GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
 
 
 def _output(doc, ents: bool):
@@ -85,6 +87,7 @@ def sweep_model(model: Path, corpus_dir: Path, component: str, flat: bool, grid)
     ents = flat and component == "globalpointer_ner"
     # the threshold of the output scored: doc.ents have their own when `ents_threshold` is set
     own = float(cfg["ents_threshold"] if ents and cfg.get("ents_threshold") is not None else cfg["threshold"])
+    own = round(own, 6)  # 0.7000000000000001 is the grid's 0.7, not a row of its own
     grid = tuple(sorted(set(grid) | {own}))
     out = {"model": rel(model), "own_threshold": own, "scored": "doc.ents" if ents else f"doc.spans['{SPANS_KEY}']"}
     for split in ("dev", "test"):
@@ -115,12 +118,16 @@ def write_report(results: dict, md_path: Path, json_path: Path) -> None:
              "for GlobalPointer on flat corpora, `doc.spans[\"sc\"]` otherwise.", ""]
     gp_rows = {c: v["gp"] for c, v in results.items() if "gp" in v}
     if gp_rows:
-        grid = sorted({float(t) for runs in gp_rows.values() for r in runs.values() for t in r["dev"]})
+        # keyed by the rounded value: sweeps made before own thresholds were rounded hold
+        # e.g. both "0.3" and "0.30000000000000004", the same threshold
+        dev = {c: [{round(float(t), 6): v for t, v in r["dev"].items()} for r in runs.values()]
+               for c, runs in gp_rows.items()}
+        grid = sorted({t for rows in dev.values() for r in rows for t in r})
         table = []
         for t in grid:
             means = []
-            for runs in gp_rows.values():
-                fs = [r["dev"][str(t)]["f"] for r in runs.values() if str(t) in r["dev"]]
+            for rows in dev.values():
+                fs = [r[t]["f"] for r in rows if t in r]
                 means.append(statistics.mean(fs) if fs else float("nan"))
             table.append((f"{t:g}", *(f"{100 * m:.1f}" for m in means), f"{100 * statistics.mean(means):.2f}"))
         seeds = _seeds_phrase([len(runs) for runs in gp_rows.values()])
