@@ -448,7 +448,20 @@ def test_boundary_smoothing_trains_and_is_checked():
     nlp.add_pipe("globalpointer_ner", config={"boundary_smoothing": 0.1})
     losses = train(nlp, make_examples(nlp, NESTED_DATA), n_iter=80)
     assert numpy.isfinite(losses["globalpointer_ner"])
-    assert predicted_spans(nlp, NESTED_DATA) == gold_of(NESTED_DATA)
+    # Every gold span is learned. The only extras allowed are what smoothing gives
+    # target mass to: a neighbour (one boundary one token off) of a gold span of the
+    # same type, e.g. (4, 7) between the gold (4, 6) and (4, 8), a neighbour of both,
+    # which crosses the threshold or not with the last digits of the arithmetic.
+    def is_neighbour(span, gold_spans):
+        start, end, label = span
+        return any(label == gl and abs(start - gs) + abs(end - ge) == 1 for gs, ge, gl in gold_spans)
+
+    predicted = predicted_spans(nlp, NESTED_DATA)
+    for text, want in gold_of(NESTED_DATA).items():
+        got = set(predicted[text])
+        assert set(want) <= got, text
+        extra = got - set(want)
+        assert all(is_neighbour(span, want) for span in extra), (text, extra)
     for value in (1.0, -0.1):
         with pytest.raises(ValueError, match=r"GP014.*boundary_smoothing"):
             spacy.blank("zh").add_pipe("globalpointer_ner", config={"boundary_smoothing": value})
