@@ -32,10 +32,17 @@ import typer
 from .benchmark import CORPORA, VARIANTS, regime_tag
 from .common import (PROJECT, SPANS_KEY, fmt_mean_sd, fresh_docs, md_table, one_thread, read_json, rel, score_spans,
                      seeds_phrase, span_tuples, write_json)
+from spacy_globalpointer.ner.tuning import DEFAULT_GRID
 
-# The callback's grid (spacy_globalpointer.ner.tuning.DEFAULT_GRID): with MiniLM on
-# LitBank the dev-chosen thresholds are 0.65-0.7, beyond the old top of 0.7
-GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
+# The grid the dev-set callback chooses from (0.05-0.95): with MiniLM on LitBank
+# it chose 0.65-0.7, and an oracle column has to see above that
+GRID = tuple(float(t) for t in DEFAULT_GRID)
+
+
+def _threshold(value) -> float:
+    """A threshold as a grid value: srsly reads a saved 0.7 as 0.7000000000000001,
+    which would be a sweep row (and a report row "0.7") of its own."""
+    return round(float(value), 6)
 
 
 def _output(doc, ents: bool):
@@ -86,8 +93,7 @@ def sweep_model(model: Path, corpus_dir: Path, component: str, flat: bool, grid)
     cfg = nlp.get_pipe(name).cfg
     ents = flat and component == "globalpointer_ner"
     # the threshold of the output scored: doc.ents have their own when `ents_threshold` is set
-    own = float(cfg["ents_threshold"] if ents and cfg.get("ents_threshold") is not None else cfg["threshold"])
-    own = round(own, 6)  # 0.7000000000000001 is the grid's 0.7, not a row of its own
+    own = _threshold(cfg["ents_threshold"] if ents and cfg.get("ents_threshold") is not None else cfg["threshold"])
     grid = tuple(sorted(set(grid) | {own}))
     out = {"model": rel(model), "own_threshold": own, "scored": "doc.ents" if ents else f"doc.spans['{SPANS_KEY}']"}
     for split in ("dev", "test"):
@@ -118,9 +124,9 @@ def write_report(results: dict, md_path: Path, json_path: Path) -> None:
              "for GlobalPointer on flat corpora, `doc.spans[\"sc\"]` otherwise.", ""]
     gp_rows = {c: v["gp"] for c, v in results.items() if "gp" in v}
     if gp_rows:
-        # keyed by the rounded value: sweeps made before own thresholds were rounded hold
-        # e.g. both "0.3" and "0.30000000000000004", the same threshold
-        dev = {c: [{round(float(t), 6): v for t, v in r["dev"].items()} for r in runs.values()]
+        # sweeps made before own thresholds were rounded hold e.g. both "0.3" and
+        # "0.30000000000000004", the same threshold: one row
+        dev = {c: [{_threshold(t): v for t, v in r["dev"].items()} for r in runs.values()]
                for c, runs in gp_rows.items()}
         grid = sorted({t for rows in dev.values() for r in rows for t in r})
         table = []
