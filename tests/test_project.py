@@ -276,3 +276,59 @@ def test_benchmark_regime_configs_train(tmp_path, regime, component, tiny_bert):
     assert component in trained.pipe_names
     if regime == "vectors":
         assert trained.vocab.vectors.shape[1] == 8  # the static vectors are in the pipeline
+
+
+def _project_benchmark_runs():
+    """(command name, argv, outputs) of every `scripts.benchmark run` line of
+    project.yml, with the project's ${vars.*} filled in."""
+    import re
+    import shlex
+
+    import srsly
+
+    project = srsly.read_yaml(PROJECT / "project.yml")
+    variables = project["vars"]
+    for command in project["commands"]:
+        outputs = set(command.get("outputs", [])) | set(command.get("outputs_no_cache", []))
+        for line in command.get("script", []):
+            line = re.sub(r"\$\{vars\.(\w+)\}", lambda m: str(variables[m.group(1)]), line)
+            argv = shlex.split(line)
+            if argv[:4] == ["python", "-m", "scripts.benchmark", "run"]:
+                yield command["name"], argv[4:], outputs
+
+
+def test_project_benchmark_commands_reproduce_the_committed_results():
+    """Every `benchmark run` of project.yml parses, names known corpora and
+    variants, lists the JSON it writes among its command's outputs, and where
+    that JSON is committed, the command's steps and seeds are the ones its
+    runs were made with: the project commands reproduce the tables."""
+    import typer
+
+    bench = _benchmark()
+    run = typer.main.get_command(bench.app).commands["run"]
+    checked = 0
+    for name, argv, outputs in _project_benchmark_runs():
+        params = run.make_context("run", list(argv)).params
+        assert params["corpus"] in bench.CORPORA, (name, argv)
+        spec = bench.CORPORA[params["corpus"]]
+        variants = [v for v in params["variants"].split(",") if v] or bench.DEFAULT_VARIANTS[spec["flat"]]
+        assert set(variants) <= set(bench.VARIANTS), (name, variants)
+        assert not params["sets"] or params["tag"], (name, "--set needs --tag")
+        tag = bench.regime_tag(params["regime"], params["tag"])
+        out_dir = Path(params["out_dir"])
+        out_dir = out_dir.relative_to(PROJECT) if out_dir.is_absolute() else out_dir
+        written = (out_dir / f"{params['corpus']}{'_' + tag if tag else ''}.json").as_posix()
+        assert written in outputs, (name, written, "not among the command's outputs")
+        path = PROJECT / written
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text(encoding="utf8"))
+        seeds = {s for s in params["seeds"].split(",") if s}
+        steps = params["steps"] or spec["steps"]
+        for variant in variants:
+            runs = result.get("variants", {}).get(variant, {}).get("runs", {})
+            for seed, run_ in runs.items():
+                assert seed in seeds, (name, written, variant, f"seed {seed} is not among the command's {seeds}")
+                assert run_["steps"] == steps, (name, written, variant, seed, run_["steps"], steps)
+                checked += 1
+    assert checked > 100
