@@ -205,6 +205,8 @@ VARIANTS = {
                 "overrides": _boundary_smoothing("0.1")},
     "gp_hlr10": {"component": "globalpointer_ner", "label": "GlobalPointer, head learning rate x10",
                  "overrides": ["--components.globalpointer_ner.model.learn_rate_scale", "10.0"]},
+    "egp_hlr10": {"component": "globalpointer_ner", "label": "Efficient GlobalPointer, head learning rate x10",
+                  "overrides": EFFICIENT + ["--components.globalpointer_ner.model.learn_rate_scale", "10.0"]},
     "gp_bs20": {"component": "globalpointer_ner", "label": "GlobalPointer, boundary smoothing 0.2",
                 "overrides": _boundary_smoothing("0.2")},
 }
