@@ -311,18 +311,18 @@ def test_project_benchmark_commands_reproduce_the_committed_results():
         params = run.make_context("run", list(argv)).params
         assert params["corpus"] in bench.CORPORA, (name, argv)
         spec = bench.CORPORA[params["corpus"]]
-        variants = [v for v in params["variants"].split(",") if v] or bench.DEFAULT_VARIANTS[spec["flat"]]
+        variants = bench.variant_names(params["variants"], spec)
         assert set(variants) <= set(bench.VARIANTS), (name, variants)
         assert not params["sets"] or params["tag"], (name, "--set needs --tag")
         tag = bench.regime_tag(params["regime"], params["tag"])
         out_dir = Path(params["out_dir"])
         out_dir = out_dir.relative_to(PROJECT) if out_dir.is_absolute() else out_dir
-        written = (out_dir / f"{params['corpus']}{'_' + tag if tag else ''}.json").as_posix()
+        written = bench._result_path(out_dir, params["corpus"], tag).as_posix()
         assert written in outputs, (name, written, "not among the command's outputs")
         path = PROJECT / written
         if not path.exists():
             continue
-        result = json.loads(path.read_text(encoding="utf8"))
+        result = bench.read_json(path)
         seeds = {s for s in params["seeds"].split(",") if s}
         steps = params["steps"] or spec["steps"]
         for variant in variants:

@@ -181,6 +181,10 @@ def _boundary_smoothing(epsilon: str) -> List[str]:
     return ["--components.globalpointer_ner.boundary_smoothing", epsilon]
 
 
+def _learn_rate_scale(scale: str) -> List[str]:
+    return ["--components.globalpointer_ner.model.learn_rate_scale", scale]
+
+
 VARIANTS = {
     "gp": {"component": "globalpointer_ner", "label": "GlobalPointer", "overrides": []},
     "egp": {"component": "globalpointer_ner", "label": "Efficient GlobalPointer", "overrides": EFFICIENT},
@@ -204,13 +208,18 @@ VARIANTS = {
     "gp_bs10": {"component": "globalpointer_ner", "label": "GlobalPointer, boundary smoothing 0.1",
                 "overrides": _boundary_smoothing("0.1")},
     "gp_hlr10": {"component": "globalpointer_ner", "label": "GlobalPointer, head learning rate x10",
-                 "overrides": ["--components.globalpointer_ner.model.learn_rate_scale", "10.0"]},
+                 "overrides": _learn_rate_scale("10.0")},
     "egp_hlr10": {"component": "globalpointer_ner", "label": "Efficient GlobalPointer, head learning rate x10",
-                  "overrides": EFFICIENT + ["--components.globalpointer_ner.model.learn_rate_scale", "10.0"]},
+                  "overrides": EFFICIENT + _learn_rate_scale("10.0")},
     "gp_bs20": {"component": "globalpointer_ner", "label": "GlobalPointer, boundary smoothing 0.2",
                 "overrides": _boundary_smoothing("0.2")},
 }
 DEFAULT_VARIANTS = {True: ["gp", "egp", "ner", "spancat"], False: ["gp", "egp", "spancat"]}
+
+
+def variant_names(variants: str, spec: dict) -> List[str]:
+    """The comma-separated --variants, or the corpus' default set."""
+    return [v for v in variants.split(",") if v] or DEFAULT_VARIANTS[spec["flat"]]
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -327,7 +336,7 @@ def run(
         sys.exit(f"unknown regime {regime!r}: choose one of {', '.join(REGIMES)}")
     model = {"vectors": vectors_model, "transformer": transformer_model}.get(REGIMES[regime]["model"])
     tag = regime_tag(regime, tag)
-    names = [v for v in variants.split(",") if v] or DEFAULT_VARIANTS[spec["flat"]]
+    names = variant_names(variants, spec)
     if not spec["flat"] and "ner" in names:
         sys.exit("ner is for flat corpora only")
     splits = {s: corpus_dir / f"{s}.spacy" for s in ("train", "dev", "test")}
@@ -588,7 +597,7 @@ def train_speed(
 
     one_thread()
     spec = CORPORA[corpus]
-    names = [v for v in variants.split(",") if v] or DEFAULT_VARIANTS[spec["flat"]]
+    names = variant_names(variants, spec)
     pipelines = {}
     for name in names:
         component = VARIANTS[name]["component"]
