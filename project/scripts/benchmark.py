@@ -221,6 +221,7 @@ def variant_names(variants: str, spec: dict) -> List[str]:
     """The comma-separated --variants, or the corpus' default set."""
     return [v for v in variants.split(",") if v] or DEFAULT_VARIANTS[spec["flat"]]
 
+
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
