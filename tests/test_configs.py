@@ -168,8 +168,9 @@ def test_tok2vec_config_trains(tmp_path, architecture, annotate_ents):
     assert head.attrs["efficient"] == architecture.endswith("EfficientGlobalPointer.v1")
 
 
-def train_with_tiny_bert(config_name: str, tmp_path: Path, bert: Path, data, lang: str):
-    """Train a transformer config for 4 steps with a tiny BERT by path, on CPU."""
+def train_with_tiny_bert(config_name: str, tmp_path: Path, bert: Path, data, lang: str, **extra):
+    """Train a transformer config for 4 steps with a tiny BERT by path, on CPU
+    (`extra`: more overrides, dotted names)."""
     pytest.importorskip("spacy_transformers")
     corpus = write_corpus(tmp_path / "train.spacy", data, ents=False, lang=lang)
     overrides = {
@@ -180,6 +181,7 @@ def train_with_tiny_bert(config_name: str, tmp_path: Path, bert: Path, data, lan
         "training.max_steps": 4,
         "training.eval_frequency": 2,
         "training.accumulate_gradient": 1,
+        **extra,
     }
     spacy_train(CONFIG_DIR / config_name, tmp_path / "out", overrides=overrides)
     nlp = spacy.load(tmp_path / "out" / "model-last")
@@ -313,6 +315,22 @@ def test_trf_words_config_trains_with_tiny_bert(tmp_path, tiny_bert_en):
     assert SPANS_KEY in doc.spans
     (pieces,) = doc._.trf_data.wordpieces.strings
     assert "obama" in pieces and "[UNK]" not in pieces  # word pieces, lower-cased
+
+
+def test_trf_words_config_trains_the_efficient_head_at_10x(tmp_path, tiny_bert_en):
+    """The README's overrides for the Efficient head on a fine-tuned
+    transformer: the architecture and `learn_rate_scale = 10.0`, kept in the
+    trained pipeline's config and used by its head."""
+    nlp = train_with_tiny_bert("globalpointer_trf_words.cfg", tmp_path, tiny_bert_en, EN_NESTED_DATA, "en", **{
+        "components.globalpointer_ner.model.@architectures": "spacy-globalpointer.EfficientGlobalPointer.v1",
+        "components.globalpointer_ner.model.learn_rate_scale": 10.0,
+    })
+    model_config = nlp.config["components"]["globalpointer_ner"]["model"]
+    assert model_config["@architectures"] == "spacy-globalpointer.EfficientGlobalPointer.v1"
+    assert model_config["learn_rate_scale"] == 10.0
+    head = nlp.get_pipe("globalpointer_ner").model.get_ref("pointer")
+    assert head.attrs["efficient"] and head.attrs["learn_rate_scale"] == 10.0
+    assert SPANS_KEY in nlp("Obama's tweets about Chicago").spans
 
 
 def test_trf_words_readme_command_with_minilm(tmp_path):
