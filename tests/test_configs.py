@@ -321,10 +321,13 @@ def test_trf_words_config_trains_the_efficient_head_at_10x(tmp_path, tiny_bert_e
     """The README's overrides for the Efficient head on a fine-tuned
     transformer: the architecture and `learn_rate_scale = 10.0`, kept in the
     trained pipeline's config and used by its head."""
-    nlp = train_with_tiny_bert("globalpointer_trf_words.cfg", tmp_path, tiny_bert_en, EN_NESTED_DATA, "en", **{
-        "components.globalpointer_ner.model.@architectures": "spacy-globalpointer.EfficientGlobalPointer.v1",
-        "components.globalpointer_ner.model.learn_rate_scale": 10.0,
-    })
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf8").split())
+    found = re.findall(r"`(--components\.globalpointer_ner\.model\.@architectures [^`]+ "
+                       r"--components\.globalpointer_ner\.model\.learn_rate_scale [^`]+)`", readme)
+    assert len(found) == 1, f"README: {len(found)} Efficient-head override snippets"
+    overrides = parse_config_overrides(found[0].split())
+    nlp = train_with_tiny_bert("globalpointer_trf_words.cfg", tmp_path, tiny_bert_en, EN_NESTED_DATA, "en",
+                               **overrides)
     model_config = nlp.config["components"]["globalpointer_ner"]["model"]
     assert model_config["@architectures"] == "spacy-globalpointer.EfficientGlobalPointer.v1"
     assert model_config["learn_rate_scale"] == 10.0
