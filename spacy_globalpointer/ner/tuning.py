@@ -13,6 +13,12 @@ grid, the others held fixed:
   resolution, so the docs that hold candidates of the label are resolved
   again for every grid value.
 
+"Scored like" holds where the gold's tokens are not the pipeline's too (a
+corpus `spacy train` re-tokenises): the gold stays on the reference tokens,
+and each prediction is moved onto them the way spaCy's scorer moves it
+(`ReferencePlace`), so the F maximised is the F `spacy train` and
+`spacy evaluate` report.
+
 Labels with fewer than `min_support` gold spans in the dev set keep the
 default threshold: a threshold fitted to a handful of spans is noise.
 """
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
+from spacy.attrs import ENT_IOB
 from spacy.language import Language
 from spacy.training import Corpus, Example
 
@@ -50,8 +57,14 @@ class DevSet:
         index or -1) of the entities already on the doc before this pipe.
     lengths (List[int]): tokens per doc.
     labels (Tuple[str, ...]): the pipe's labels (label indices refer to them).
+    places (List[Optional[ReferencePlace]]): per doc, where a predicted span
+        is scored on the reference tokens; None where the tokens are the same
+        (the default: every doc).
     by_doc (List[Candidates]): the candidates split per doc (derived).
     correct (numpy.ndarray): whether each candidate is a gold span (derived).
+    scored (numpy.ndarray): whether each candidate counts at all: spaCy's
+        scorer leaves out a prediction it cannot place on the reference
+        tokens (derived).
     """
 
     candidates: Candidates
@@ -59,19 +72,33 @@ class DevSet:
     existing: List[List[Tuple[int, int, int]]]
     lengths: List[int]
     labels: Tuple[str, ...]
+    places: List[Optional["ReferencePlace"]] = field(default_factory=list)
     by_doc: List[Candidates] = field(default_factory=list)
     correct: numpy.ndarray = field(default_factory=lambda: numpy.zeros((0,), dtype=bool))
+    scored: numpy.ndarray = field(default_factory=lambda: numpy.zeros((0,), dtype=bool))
 
     def __post_init__(self) -> None:
         c = self.candidates
+        if not self.places:
+            self.places = [None] * len(self.gold)
+        keys = [self.gold_key(int(d), int(s), int(e), int(lab)) for d, s, e, lab in zip(c.doc, c.start, c.end, c.label)]
+        self.scored = numpy.asarray([key is not None for key in keys], dtype=bool)
         self.correct = numpy.asarray(
-            [(int(s), int(e), int(lab)) in self.gold[int(d)] for d, s, e, lab in zip(c.doc, c.start, c.end, c.label)],
-            dtype=bool,
+            [key is not None and key in self.gold[int(d)] for d, key in zip(c.doc, keys)], dtype=bool
         )
         order = numpy.argsort(c.doc, kind="stable")
         ordered = c.select(order)
         bounds = numpy.searchsorted(ordered.doc, numpy.arange(len(self.gold) + 1))
         self.by_doc = [ordered.select(slice(bounds[i], bounds[i + 1])) for i in range(len(self.gold))]
+
+    def gold_key(self, doc: int, start: int, end: int, label: int) -> Optional[Tuple[int, int, int]]:
+        """The predicted span as (start, end, label) on the reference tokens,
+        comparable with the gold; None if the scorer leaves it out."""
+        place = self.places[doc]
+        if place is None:
+            return start, end, label
+        found = place(start, end)
+        return None if found is None else (found[0], found[1], label)
 
     def gold_counts(self) -> numpy.ndarray:
         """(n_labels,) gold spans per label."""
@@ -146,13 +173,92 @@ def collect_dev_sets(
     existing = [[(e.start, e.end, label_index.get(e.label_, -1)) for e in doc.ents] for doc in docs]
     dev_sets = {}
     for target in targets:
-        place = GoldPlace(pipe.name, pipe.key, use_ents=target == "ents")
-        gold = []
+        gold, places = [], []
         for eg in examples:
-            aligned = place.aligned(eg)[0]
-            gold.append({(s.start, s.end, label_index[s.label_]) for s in aligned if s.label_ in label_index})
-        dev_sets[target] = DevSet(candidates, gold, existing, [len(d) for d in docs], pipe.labels)
+            spans, place = scored_gold(eg, target, pipe.key, pipe.cfg["annotate_ents"], pipe.name)
+            gold.append({(s.start, s.end, label_index[s.label_]) for s in spans if s.label_ in label_index})
+            places.append(place)
+        dev_sets[target] = DevSet(candidates, gold, existing, [len(d) for d in docs], pipe.labels, places)
     return dev_sets
+
+
+def scored_gold(
+    eg: Example, target: str, spans_key: str, annotate_ents: bool, name: str
+) -> Tuple[List, Optional["ReferencePlace"]]:
+    """The gold spans spaCy's scorer reads for `target` (on the reference
+    tokens), and where it places predictions on them (None: the same tokens).
+
+    The `spans` target reads `doc.spans[spans_key]`, or with `annotate_ents`
+    and no such group the reference's `doc.ents`, like the pipe's scorer; a
+    reference doc with neither is skipped, as the scorer skips it. The `ents`
+    target reads `doc.ents` and skips docs without entity annotation.
+    """
+    ref = eg.reference
+    if target == "ents":
+        annotated = ref.has_annotation("ENT_IOB")
+        use_ents = True
+    else:
+        annotated = spans_key in ref.spans or (annotate_ents and ref.has_annotation("ENT_IOB"))
+        use_ents = annotate_ents and spans_key not in ref.spans
+    if not annotated:
+        return [], ReferencePlace(eg, target, skip=True)
+    spans = GoldPlace(name, spans_key, use_ents=use_ents).reference_spans(eg)
+    place = ReferencePlace(eg, target)
+    return spans, (None if place.identity else place)
+
+
+class ReferencePlace:
+    """Where spaCy's scorer puts a predicted span on the reference tokens,
+    for one example (`Example.alignment.x2y`, from the first to the last
+    reference token the span's tokens align with):
+
+    - `ents` (`spacy.scorer.get_ner_prf`): the span widened to whole
+      reference tokens; left out if it aligns with none, or if one of them
+      has no entity annotation (missing, not "O");
+    - `spans` (`Scorer.score_spans`): the same, but left out unless the
+      reference tokens hold exactly the span's text (spaces and case aside).
+
+    skip (bool): the scorer skips the doc (no annotation): every prediction
+        is left out.
+    """
+
+    def __init__(self, eg: Example, target: str, skip: bool = False):
+        self.target = target
+        self.skip = skip
+        self.predicted, self.reference = eg.predicted, eg.reference
+        x2y = eg.alignment.x2y
+        self.data = numpy.asarray(x2y.data, dtype="int64")
+        lengths = numpy.asarray(x2y.lengths, dtype="int64")
+        self.offsets = numpy.concatenate([[0], numpy.cumsum(lengths)])
+        self.missing = None
+        if target == "ents":
+            iob = eg.reference.to_array(ENT_IOB).reshape(-1)
+            if (iob == 0).any():
+                self.missing = iob == 0
+        n = len(eg.reference)
+        self.identity = (
+            not skip and self.missing is None and len(eg.predicted) == n
+            and bool((lengths == 1).all()) and bool((self.data == numpy.arange(n)).all())
+        )
+
+    def __call__(self, start: int, end: int) -> Optional[Tuple[int, int]]:
+        if self.skip:
+            return None
+        indices = self.data[self.offsets[start] : self.offsets[end]]
+        if not indices.size:
+            return None
+        ref_start, ref_end = int(indices[0]), int(indices[-1]) + 1
+        if self.target == "ents":
+            if self.missing is not None and self.missing[ref_start:ref_end].any():
+                return None
+        elif _bare(self.reference[ref_start:ref_end].text) != _bare(self.predicted[start:end].text):
+            return None
+        return ref_start, ref_end
+
+
+def _bare(text: str) -> str:
+    """Text compared by `Scorer.score_spans` when it aligns a span."""
+    return text.lower().strip().replace(" ", "")
 
 
 def span_counts(dev: DevSet, thresholds: numpy.ndarray) -> Counts:
@@ -163,13 +269,14 @@ def span_counts(dev: DevSet, thresholds: numpy.ndarray) -> Counts:
     fp = numpy.zeros(len(dev.labels), dtype="int64")
     correct = dev.correct
     numpy.add.at(tp, c.label[keep & correct], 1)
-    numpy.add.at(fp, c.label[keep & ~correct], 1)
+    numpy.add.at(fp, c.label[keep & ~correct & dev.scored], 1)
     return Counts(tp, fp, dev.gold_counts())
 
 
 def ent_counts_per_doc(dev: DevSet, doc: int, thresholds: numpy.ndarray, overwrite: bool) -> Counter:
     """(label, "tp"/"fp") counts of one doc's `doc.ents` with these thresholds,
-    scored like spaCy's `ents_f` (existing entities count as predictions)."""
+    scored like spaCy's `ents_f` (existing entities count as predictions; a
+    gold entity matches one prediction at most)."""
     found = dev.by_doc[doc]
     found = found.select(found.score > thresholds[found.label])
     existing = dev.existing[doc]
@@ -177,9 +284,14 @@ def ent_counts_per_doc(dev: DevSet, doc: int, thresholds: numpy.ndarray, overwri
     ents = [existing[i] for i in kept]
     ents += [(int(found.start[i]), int(found.end[i]), int(found.label[i])) for i in picked]
     counts: Counter = Counter()
-    for ent in ents:
-        if ent[2] >= 0:
-            counts[(ent[2], "tp" if ent in dev.gold[doc] else "fp")] += 1
+    matched = set()
+    for start, end, label in ents:
+        key = dev.gold_key(doc, start, end, label) if label >= 0 else None
+        if key is None:
+            continue
+        hit = key in dev.gold[doc] and key not in matched
+        matched.add(key)
+        counts[(label, "tp" if hit else "fp")] += 1
     return counts
 
 

@@ -6,11 +6,13 @@ import pytest
 import spacy
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
+from spacy.training import Example
+from thinc.api import fix_random_seed
 from spacy.util import registry
 
 from spacy_globalpointer.ner.callbacks import set_best_thresholds
 
-from ..conftest import FLAT_DATA, NESTED_DATA, PIPE, _train, make_examples
+from ..conftest import EN_NESTED_DATA, FLAT_DATA, NESTED_DATA, PIPE, _train, make_examples
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CALLBACK = "spacy-globalpointer.tune_threshold.v1"
@@ -83,3 +85,72 @@ def test_callback_errors_are_coded():
     callback = registry.callbacks.get(CALLBACK)()
     with pytest.raises(ValueError, match="GP041"):
         callback(spacy.blank("en"))
+
+
+def _train_en(config, n_iter):
+    """A briefly trained English pipe (gold spans and entities of EN_NESTED_DATA)."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe(PIPE, config=config)
+    examples = make_examples(nlp, EN_NESTED_DATA)
+    for eg in examples:
+        spans = list(eg.reference.spans["sc"])
+        eg.reference.ents = [s for s in spans if not any(o is not s and o.start <= s.start and s.end <= o.end
+                                                          for o in spans)]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(n_iter):
+        nlp.update(examples, sgd=optimizer)
+    return nlp, examples
+
+
+def _retokenised_examples(nlp, ents_only):
+    """English examples whose gold tokens differ from the pipeline's, as in a
+    corpus `spacy train` re-tokenises: "Chicago-based" and "London," are one
+    gold token (spaCy makes two or three), "Obama" is two ("Oba", "ma"), so
+    gold "Oba" cannot be predicted and a prediction of "Chicago" cuts a gold
+    token. With `ents_only`, the gold is in `doc.ents` alone, as
+    `spacy convert` writes it."""
+    from spacy.tokens import Doc, Span
+
+    rows = [
+        (["Barack", "Oba", "ma", "visited", "the", "Chicago-based", "University"],
+         [(0, 2, "PER"), (1, 2, "PER"), (5, 6, "LOC"), (5, 7, "ORG")]),
+        (["Angela", "Merkel", "lives", "in", "London,", "England"], [(0, 2, "PER"), (4, 5, "LOC"), (5, 6, "LOC")]),
+        (["The", "Bank", "of", "England", "is", "Chicago-based"], [(1, 4, "ORG"), (3, 4, "LOC"), (5, 6, "LOC")]),
+    ]
+    examples = []
+    for words, spans in rows:
+        spaces = [True] * len(words)
+        spaces[1] = words[1] != "Oba"
+        spaces[-1] = False
+        ref = Doc(nlp.vocab, words=words, spaces=spaces)
+        gold = [Span(ref, s, e, label=label) for s, e, label in spans]
+        flat = [span for span in gold if not any(o is not span and o.start <= span.start and span.end <= o.end
+                                                     for o in gold)]
+        ref.ents = flat
+        if not ents_only:
+            ref.spans["sc"] = gold
+        examples.append(Example(nlp.make_doc(ref.text), ref))
+    assert any(len(eg.predicted) != len(eg.reference) for eg in examples)
+    return examples
+
+
+@pytest.mark.parametrize("ents_only", [False, True], ids=["spans-and-ents", "ents-only"])
+def test_the_threshold_is_scored_like_spacy_when_gold_tokens_differ(ents_only):
+    """On dev docs whose gold tokenization is not the pipeline's (what
+    `spacy train` gives for a corpus tokenised by other rules), the dev F the
+    callback records and maximises is spaCy's own `spans_sc_f` / `ents_f`;
+    with gold in `doc.ents` only, `spans_sc_f` reads it there, as the
+    scorer does."""
+    nlp, _ = _train_en({"annotate_ents": True}, n_iter=1)  # one update: F still depends on the threshold
+    examples = _retokenised_examples(nlp, ents_only)
+    settings = {"threshold": "spans_sc_f", "ents_threshold": "ents_f"}
+    curves = {setting: _f_at_each_threshold(nlp, examples, setting, score) for setting, score in settings.items()}
+    for setting, curve in curves.items():
+        assert max(curve.values()) - min(curve.values()) > 0.05, f"{setting}: F does not depend on it here"
+    chosen = set_best_thresholds(nlp, PIPE, examples, GRID)
+    for setting in settings:
+        curve = curves[setting]
+        target = "ents" if setting == "ents_threshold" else "spans"
+        assert chosen[f"{target}_f"] == pytest.approx(curve[chosen[setting]], abs=1e-6), (setting, curve)
+        assert curve[chosen[setting]] == pytest.approx(max(curve.values()))
