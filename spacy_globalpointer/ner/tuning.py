@@ -276,7 +276,10 @@ def span_counts(dev: DevSet, thresholds: numpy.ndarray) -> Counts:
 def ent_counts_per_doc(dev: DevSet, doc: int, thresholds: numpy.ndarray, overwrite: bool) -> Counter:
     """(label, "tp"/"fp") counts of one doc's `doc.ents` with these thresholds,
     scored like spaCy's `ents_f` (existing entities count as predictions; a
-    gold entity matches one prediction at most)."""
+    gold entity matches one prediction at most). Entities of labels the pipe
+    does not have, on the docs or in the gold, are left out of the counts
+    (`ents_f` counts them): the threshold moves them only through overlap
+    resolution."""
     found = dev.by_doc[doc]
     found = found.select(found.score > thresholds[found.label])
     existing = dev.existing[doc]
