@@ -26,27 +26,30 @@ def globalpointer_score(
     examples = list(examples)
 
     def get_spans(doc, _attr):
-        # In entity mode a gold doc may carry its annotation in doc.ents only.
-        if spans_key in doc.spans or not annotate_ents:
-            return doc.spans.get(spans_key, [])
-        return doc.ents
-
-    def has_annotation(doc) -> bool:
-        if spans_key in doc.spans:
-            return True
-        return annotate_ents and doc.has_annotation("ENT_IOB")
+        return doc.ents if spans_in_ents(doc, spans_key, annotate_ents) else doc.spans.get(spans_key, [])
 
     scores = Scorer.score_spans(
         examples,
         attr=f"spans_{spans_key}",
         getter=get_spans,
-        has_annotation=has_annotation,
+        has_annotation=lambda doc: has_span_annotation(doc, spans_key, annotate_ents),
         labeled=True,
         allow_overlap=True,
     )
     if annotate_ents:
         scores.update(get_ner_prf(examples))
     return scores
+
+
+def spans_in_ents(doc, spans_key: str, annotate_ents: bool) -> bool:
+    """Whether the `spans_<key>` scores read a doc's spans from `doc.ents`: in
+    entity mode, a gold doc may carry its annotation there only."""
+    return annotate_ents and spans_key not in doc.spans
+
+
+def has_span_annotation(doc, spans_key: str, annotate_ents: bool) -> bool:
+    """Whether the `spans_<key>` scores count the doc at all."""
+    return spans_key in doc.spans or (annotate_ents and doc.has_annotation("ENT_IOB"))
 
 
 def reported_scores(spans_key: str, annotate_ents: bool) -> List[str]:

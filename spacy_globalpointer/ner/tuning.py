@@ -37,6 +37,7 @@ from ..spans import Candidates
 from .decoding import resolve_ents
 from .gold import GoldPlace
 from .pipe import GlobalPointerNER, globalpointer_pipe_names
+from .scorer import has_span_annotation, spans_in_ents
 from .thresholds import ThresholdTable
 
 TARGETS = ("spans", "ents")
@@ -198,8 +199,8 @@ def scored_gold(
         annotated = ref.has_annotation("ENT_IOB")
         use_ents = True
     else:
-        annotated = spans_key in ref.spans or (annotate_ents and ref.has_annotation("ENT_IOB"))
-        use_ents = annotate_ents and spans_key not in ref.spans
+        annotated = has_span_annotation(ref, spans_key, annotate_ents)
+        use_ents = spans_in_ents(ref, spans_key, annotate_ents)
     if not annotated:
         return [], ReferencePlace(eg, target, skip=True)
     spans = GoldPlace(name, spans_key, use_ents=use_ents).reference_spans(eg)
@@ -225,6 +226,9 @@ class ReferencePlace:
     def __init__(self, eg: Example, target: str, skip: bool = False):
         self.target = target
         self.skip = skip
+        self.identity = False
+        if skip:  # nothing is placed: no alignment needed
+            return
         self.predicted, self.reference = eg.predicted, eg.reference
         x2y = eg.alignment.x2y
         self.data = numpy.asarray(x2y.data, dtype="int64")
@@ -237,7 +241,7 @@ class ReferencePlace:
                 self.missing = iob == 0
         n = len(eg.reference)
         self.identity = (
-            not skip and self.missing is None and len(eg.predicted) == n
+            self.missing is None and len(eg.predicted) == n
             and bool((lengths == 1).all()) and bool((self.data == numpy.arange(n)).all())
         )
 

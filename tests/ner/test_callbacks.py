@@ -87,6 +87,11 @@ def test_callback_errors_are_coded():
         callback(spacy.blank("en"))
 
 
+def _outermost(spans):
+    """The spans no other span contains: nested gold made flat."""
+    return [s for s in spans if not any(o is not s and o.start <= s.start and s.end <= o.end for o in spans)]
+
+
 def _train_en(config, n_iter):
     """A briefly trained English pipe (gold spans and entities of EN_NESTED_DATA)."""
     fix_random_seed(0)
@@ -94,9 +99,7 @@ def _train_en(config, n_iter):
     nlp.add_pipe(PIPE, config=config)
     examples = make_examples(nlp, EN_NESTED_DATA)
     for eg in examples:
-        spans = list(eg.reference.spans["sc"])
-        eg.reference.ents = [s for s in spans if not any(o is not s and o.start <= s.start and s.end <= o.end
-                                                          for o in spans)]
+        eg.reference.ents = _outermost(list(eg.reference.spans["sc"]))
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(n_iter):
         nlp.update(examples, sgd=optimizer)
@@ -125,9 +128,7 @@ def _retokenised_examples(nlp, ents_only):
         spaces[-1] = False
         ref = Doc(nlp.vocab, words=words, spaces=spaces)
         gold = [Span(ref, s, e, label=label) for s, e, label in spans]
-        flat = [span for span in gold if not any(o is not span and o.start <= span.start and span.end <= o.end
-                                                     for o in gold)]
-        ref.ents = flat
+        ref.ents = _outermost(gold)
         if not ents_only:
             ref.spans["sc"] = gold
         examples.append(Example(nlp.make_doc(ref.text), ref))
