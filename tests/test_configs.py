@@ -336,6 +336,38 @@ def test_trf_words_config_trains_the_efficient_head_at_10x(tmp_path, tiny_bert_e
     assert SPANS_KEY in nlp("Obama's tweets about Chicago").spans
 
 
+def test_use_averages_with_a_transformer_averages_the_head_only(tiny_bert_en):
+    """What the README says of `use_averages = true` with the transformer
+    configs: thinc 8.3 keeps averages of the transformer's PyTorch weights
+    too, but `use_params` (how spaCy evaluates and saves with the averages)
+    does not find them under the keys they were stored with, so the
+    transformer runs with its last weights and only the head's thinc weights
+    are averaged. If this test fails, thinc has changed: update the README."""
+    pytest.importorskip("spacy_transformers")
+    config = load_config(CONFIG_DIR / "globalpointer_trf_words.cfg", overrides={
+        "vars.transformer_name": str(tiny_bert_en), "system.gpu_allocator": None,
+        "training.optimizer.use_averages": True}, interpolate=True)
+    nlp = load_model_from_config(config, auto_fill=True)
+    examples = make_examples(nlp, EN_NESTED_DATA[:3], key=SPANS_KEY)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(4):
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    assert any(isinstance(key, tuple) for key in optimizer.averages), "no PyTorch averages kept"
+    pointer = nlp.get_pipe("globalpointer_ner").model.get_ref("pointer")
+    text = EN_NESTED_DATA[0][0]
+
+    def weights_and_output():
+        head = {name: pointer.get_param(name).copy() for name in pointer.param_names}
+        hidden = numpy.array(nlp(text)._.trf_data.model_output.last_hidden_state)
+        return head, hidden
+
+    head, hidden = weights_and_output()
+    with nlp.use_params(optimizer.averages):
+        avg_head, avg_hidden = weights_and_output()
+    assert any(not numpy.allclose(head[name], avg_head[name]) for name in head), "head not averaged"
+    assert numpy.array_equal(hidden, avg_hidden), "the transformer's weights were averaged"
+
+
 def test_trf_words_readme_command_with_minilm(tmp_path):
     """The README's command, with the real all-MiniLM-L6-v2 by path."""
     pytest.importorskip("spacy_transformers")
